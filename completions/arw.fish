@@ -1,0 +1,136 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_arw_global_optspecs
+    string join \n no-restart-daemon h/help V/version
+end
+
+function __fish_arw_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_arw_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_arw_using_subcommand
+    set -l cmd (__fish_arw_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c arw -n "__fish_arw_needs_command" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_needs_command" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_needs_command" -f -a "runtime" -d 'Inspect and control supervised runtimes'
+complete -c arw -n "__fish_arw_needs_command" -f -a "daemon" -d 'Manage the background daemon'
+complete -c arw -n "__fish_arw_needs_command" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
+complete -c arw -n "__fish_arw_needs_command" -f -a "man" -d 'Print the man page (or write every page into --dir)'
+complete -c arw -n "__fish_arw_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore stub-llama help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l json -d 'Print `{"supervisor": ..., "matrix": ...}` as one JSON document'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l watch -d 'Keep running and re-render on every pushed `runtime.updated` event'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l check -d 'Exit 1 when the node status is `error` (for scripts and CI gates)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l id -d 'The runtime to restore (see `arw runtime status`)' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l timeout -d 'Seconds to wait for the runtime to become ready' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l json -d 'Print the result as JSON'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l dry-run -d 'Only say whether a restore is allowed now and when the window resets'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l force -d 'Restore even when the restart budget is exhausted'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l host -d 'Address to listen on' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l port -d 'TCP port to listen on (0 picks a free one)' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l model -d 'Model id reported by /v1/models and in completions' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l warmup-ms -d 'Answer 503 "Loading model" for this long after binding' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l fail-after -d 'Answer HTTP 500 to every chat/completion request after the first N' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l crash-after -d 'Exit with code 101, without answering, on the chat/completion request after the first N' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l slow-ms -d 'Delay every response except /health by this many milliseconds' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l exit-at-start -d 'Print a one-line error and exit with CODE before binding' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l never-ready -d 'Never finish loading: /health answers 503 forever'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l hang-health -d 'Once ready, never answer /health (a wedged runtime)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l vision -d 'Enable POST /describe and report vision support'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "serve" -d 'Run the daemon in the foreground'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "status" -d 'Is the daemon running, and which build is it?'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "stop" -d 'Stop the daemon and every runtime it supervises'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "restart" -d 'Stop the daemon and start a fresh one'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "reload" -d 'Re-read the runtime manifest; a bad file keeps the running registry'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l config -d 'Runtime manifest to load (else `ARW_CONFIG`, then `~/.config/arw/runtimes.toml`, then the built-in default)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l fake-build-id -d 'Report this build id (tests of the replacement path)' -r
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -l json -d 'Print as JSON'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -l json -d 'Print as JSON'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many lines' -r
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l runtime -d 'Show this runtime\'s log instead of the daemon\'s' -r
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Run the daemon in the foreground'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "status" -d 'Is the daemon running, and which build is it?'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the daemon and every runtime it supervises'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Stop the daemon and start a fresh one'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Re-read the runtime manifest; a bad file keeps the running registry'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand completions" -l dir -d 'Write the script into this directory instead of stdout' -r -F
+complete -c arw -n "__fish_arw_using_subcommand completions" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand man" -l dir -d 'Write `arw.1` and one page per subcommand into this directory' -r -F
+complete -c arw -n "__fish_arw_using_subcommand man" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand man" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand man" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon completions man help" -f -a "runtime" -d 'Inspect and control supervised runtimes'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon completions man help" -f -a "daemon" -d 'Manage the background daemon'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon completions man help" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon completions man help" -f -a "man" -d 'Print the man page (or write every page into --dir)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "serve" -d 'Run the daemon in the foreground'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "status" -d 'Is the daemon running, and which build is it?'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "stop" -d 'Stop the daemon and every runtime it supervises'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "restart" -d 'Stop the daemon and start a fresh one'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "reload" -d 'Re-read the runtime manifest; a bad file keeps the running registry'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'

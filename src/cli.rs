@@ -1,0 +1,127 @@
+//! The command line, declared once: `--help`, completions and man pages all
+//! come from here.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Supervises local LLM runtimes (llama.cpp's llama-server first) and tells
+/// the truth about them.
+///
+/// Commands talk to a background daemon that starts on first use
+/// (`ARW_HOME`, default `~/.local/state/arw`, holds its socket and logs).
+#[derive(Debug, Parser)]
+#[command(name = "arw", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Never replace a running daemon of another build; fail instead.
+    #[arg(long, global = true)]
+    pub no_restart_daemon: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and control supervised runtimes.
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
+    /// Manage the background daemon.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+    /// Print a shell completion script (or write it into --dir).
+    Completions {
+        /// The shell to generate for.
+        shell: clap_complete::Shell,
+        /// Write the script into this directory instead of stdout.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print the man page (or write every page into --dir).
+    Man {
+        /// Write `arw.1` and one page per subcommand into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// Show every runtime and the node's runtime matrix.
+    Status(StatusArgs),
+    /// Restart a runtime under supervision and report the remaining budget.
+    Restore(RestoreArgs),
+    /// Serve a stub llama-server endpoint (used by smoke runs and tests).
+    #[command(hide = true)]
+    StubLlama(crate::stub::StubArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print `{"supervisor": ..., "matrix": ...}` as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep running and re-render on every pushed `runtime.updated` event.
+    #[arg(long)]
+    pub watch: bool,
+    /// Exit 1 when the node status is `error` (for scripts and CI gates).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The runtime to restore (see `arw runtime status`).
+    #[arg(long)]
+    pub id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only say whether a restore is allowed now and when the window resets.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore even when the restart budget is exhausted.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for the runtime to become ready.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Run the daemon in the foreground.
+    Serve {
+        /// Runtime manifest to load (else `ARW_CONFIG`, then
+        /// `~/.config/arw/runtimes.toml`, then the built-in default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Report this build id (tests of the replacement path).
+        #[arg(long, hide = true)]
+        fake_build_id: Option<String>,
+    },
+    /// Is the daemon running, and which build is it?
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the daemon and every runtime it supervises.
+    Stop,
+    /// Stop the daemon and start a fresh one.
+    Restart,
+    /// Re-read the runtime manifest; a bad file keeps the running registry.
+    Reload {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the end of the daemon log (or of one runtime's log).
+    Logs {
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        /// Show this runtime's log instead of the daemon's.
+        #[arg(long)]
+        runtime: Option<String>,
+    },
+}

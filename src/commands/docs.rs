@@ -1,0 +1,34 @@
+//! `arw completions SHELL` and `arw man`: generated from the clap definition
+//! so they cannot drift from `--help` (a test compares the checked-in copies).
+
+use crate::error::Exit;
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use std::path::PathBuf;
+
+pub fn completions(shell: clap_complete::Shell, dir: Option<PathBuf>) -> Result<Exit> {
+    let mut cmd = crate::cli::Cli::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            let path = clap_complete::generate_to(shell, &mut cmd, "arw", &dir)
+                .with_context(|| format!("cannot write completions into `{}`", dir.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => clap_complete::generate(shell, &mut cmd, "arw", &mut std::io::stdout()),
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn man(dir: Option<PathBuf>) -> Result<Exit> {
+    let cmd = crate::cli::Cli::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            clap_mangen::generate_to(cmd, &dir).with_context(|| format!("cannot write man pages into `{}`", dir.display()))?;
+            eprintln!("wrote man pages into {}", dir.display());
+        }
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,84 @@
+//! `runtime restore`: ask the supervisor, then wait on its published view
+//! until the restored generation is ready, has failed, or time runs out.
+
+use crate::daemon::Ctx;
+use crate::knobs::Knobs;
+use crate::protocol::{ErrorBody, ErrorKind, RestoreReport, RestoreRequest, Response};
+use crate::supervisor::view::State;
+use std::time::{Duration, Instant};
+
+pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Response, ErrorBody> {
+    let mut views = ctx.supervisor.subscribe();
+    let id = req.id.clone();
+    let dry_run = req.dry_run;
+    let wait = Duration::from_millis(req.wait_ms);
+    let started = Instant::now();
+    let ticket = ctx.supervisor.restore(req, knobs).await?;
+    if dry_run {
+        let message = format!(
+            "a restore of `{id}` is allowed now; {} of {} restarts left in the window",
+            ticket.budget.remaining, ticket.budget.max_restarts
+        );
+        return Ok(Response::Restore(RestoreReport {
+            id,
+            dry_run,
+            outcome: "allowed".into(),
+            state: ticket.state,
+            message,
+            restart_budget: ticket.budget,
+            ready_ms: None,
+        }));
+    }
+
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (state, generation, reason, budget) = {
+            let view = views.borrow_and_update();
+            let rt = view
+                .runtime(&id)
+                .ok_or_else(|| ErrorBody::new(ErrorKind::Internal, format!("`{id}` disappeared during the restore")))?;
+            (rt.state, rt.generation, rt.reason.clone(), rt.restart_budget.clone())
+        };
+        let ours = generation >= ticket.generation;
+        let done = match state {
+            State::Ready if ours => Some(("ready", format!("`{id}` is ready"))),
+            State::Error if ours => Some((
+                "failed",
+                format!("`{id}` failed to come back: {}", reason.clone().unwrap_or_else(|| "error".into())),
+            )),
+            _ => None,
+        };
+        if let Some((outcome, message)) = done {
+            let ready_ms = (outcome == "ready").then(|| started.elapsed().as_millis() as u64);
+            return Ok(Response::Restore(RestoreReport {
+                id,
+                dry_run,
+                outcome: outcome.into(),
+                state,
+                message,
+                restart_budget: budget,
+                ready_ms,
+            }));
+        }
+        match tokio::time::timeout_at(deadline, views.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(ErrorBody::new(ErrorKind::Internal, "the supervisor stopped during the restore")),
+            Err(_) => {
+                return Ok(Response::Restore(RestoreReport {
+                    id: id.clone(),
+                    dry_run,
+                    outcome: "timeout".into(),
+                    state,
+                    message: format!(
+                        "`{id}` was not ready within {} ms (state {}{})",
+                        wait.as_millis(),
+                        state.as_str(),
+                        reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                    restart_budget: budget,
+                    ready_ms: None,
+                }))
+            }
+        }
+    }
+}

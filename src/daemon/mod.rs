@@ -1,0 +1,362 @@
+//! The daemon: owns the socket, the supervisor and the matrix feed.
+//!
+//! Start-up, in order: take `run/daemon.lock` (held for the daemon's whole
+//! life — the one-daemon-per-`ARW_HOME` guarantee), load the registry, drop
+//! any stale socket file (safe: whoever made it no longer holds the lock),
+//! bind `run/arw.sock` as `0600`, write `run/daemon.pid`, then tell the
+//! spawning client "ready" on the notify pipe. Shutdown (SIGTERM, SIGINT,
+//! `arw daemon stop`, idle timeout): stop accepting, let in-flight requests
+//! finish, stop every runtime's process group, release the lock.
+
+mod connection;
+mod handlers;
+pub mod spawn;
+
+use crate::accel;
+use crate::knobs::Knobs;
+use crate::paths::Paths;
+use crate::protocol::{Event, StatusReport};
+use crate::registry::{self, Registry};
+use crate::supervisor;
+use crate::telemetry::HttpTelemetry;
+use anyhow::{Context as _, Result};
+use interprocess::local_socket::traits::tokio::Listener as _;
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{broadcast, watch};
+
+/// Set by the spawning client: the daemon reports its start-up result on
+/// stdout (a pipe) instead of making the client poll the socket.
+pub const NOTIFY_ENV: &str = "ARW_DAEMON_NOTIFY";
+/// How long a new daemon waits for a draining predecessor to release the lock.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for in-flight requests.
+const DRAIN: Duration = Duration::from_secs(10);
+/// How often the config file's mtime is checked for changes.
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+/// The matrix is republished at least this often, changes or not.
+const MATRIX_EVERY: Duration = Duration::from_secs(5);
+
+/// How `arw daemon serve` was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub config: Option<PathBuf>,
+    /// Testing aid: report this build id instead of the real one.
+    pub fake_build_id: Option<String>,
+}
+
+/// Shared state every connection handler sees.
+pub struct Ctx {
+    pub paths: Paths,
+    pub supervisor: supervisor::Handle,
+    pub gpus: accel::Sampler,
+    pub http: Mutex<HttpTelemetry>,
+    pub events: broadcast::Sender<Event>,
+    pub clients: watch::Sender<usize>,
+    pub in_flight: AtomicUsize,
+    pub started_at: SystemTime,
+    pub settings: Mutex<registry::DaemonSettings>,
+    pub config_path: Option<PathBuf>,
+    pub origin: Mutex<String>,
+    pub build_id: String,
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Ctx {
+    /// Supervisor view plus a matrix computed now, with this request's knobs.
+    pub fn status_report(&self, view: supervisor::view::SupervisorView, knobs: &Knobs) -> StatusReport {
+        let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let ttl = knobs
+            .parsed::<u64>(&["ARW_RUNTIME_MATRIX_TTL_SECS"])
+            .ok()
+            .flatten()
+            .filter(|t| *t > 0)
+            .unwrap_or(settings.matrix_ttl_secs);
+        let gpus = accel::GpuInventory::effective(&self.gpus.latest(), knobs);
+        let http = self.http.lock().unwrap_or_else(|p| p.into_inner()).summary(std::time::Instant::now());
+        let node = crate::matrix::node_id(knobs);
+        let matrix = crate::matrix::compute(crate::matrix::Inputs {
+            node_id: &node,
+            supervisor: &view,
+            gpus: &gpus,
+            http,
+            ttl_seconds: ttl,
+            updated: crate::time::now_rfc3339(),
+        });
+        StatusReport { supervisor: view, matrix }
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Appends a timestamped line to the daemon log (the daemon's stderr).
+#[macro_export]
+macro_rules! dlog {
+    ($($arg:tt)*) => {
+        eprintln!("{} {}", $crate::time::now_rfc3339(), format_args!($($arg)*))
+    };
+}
+
+/// Runs the daemon in the foreground until it is told to stop.
+pub fn serve(opts: ServeOptions) -> Result<()> {
+    let notify = std::env::var_os(NOTIFY_ENV).is_some();
+    let result = serve_inner(opts, notify);
+    if let Err(e) = &result {
+        if notify {
+            // The client shows this line to the user as the reason.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "error: {e:#}");
+            let _ = out.flush();
+        }
+    }
+    result
+}
+
+fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
+    let paths = Paths::from_env();
+    paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
+    let socket = paths.checked_socket()?;
+    let lock = take_daemon_lock(&paths)?;
+
+    let config_path = registry::config_path(opts.config.as_deref(), |k| std::env::var(k).ok());
+    let registry = match &config_path {
+        Some(p) => registry::load_file(p)?,
+        None => registry::embedded_default(),
+    };
+
+    // We hold the lock, so a socket file left here belongs to a dead daemon.
+    match std::fs::remove_file(&socket) {
+        Ok(()) => dlog!("removed stale socket {}", socket.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove stale socket `{}`", socket.display())),
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
+        let listener = ListenerOptions::new()
+            .name(name)
+            .mode(0o600)
+            .create_tokio()
+            .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
+        std::fs::write(paths.pid_file(), format!("{}\n", std::process::id()))?;
+        let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id);
+        announce_ready(notify, &socket);
+        accept_until_shutdown(listener, ctx.clone()).await;
+        shut_down(&ctx).await;
+        let _ = std::fs::remove_file(ctx.paths.pid_file());
+        anyhow::Ok(())
+    })?;
+    drop(lock);
+    Ok(())
+}
+
+/// The lock file stays locked until this process exits, however it exits.
+fn take_daemon_lock(paths: &Paths) -> Result<std::fs::File> {
+    let path = paths.daemon_lock();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).context("cannot lock the daemon lock file"),
+    }
+    // Another daemon holds it: a predecessor draining after `arw daemon
+    // restart`, or a live daemon. Wait a while for the first case.
+    dlog!("another daemon holds {}; waiting up to {}s", path.display(), LOCK_WAIT.as_secs());
+    crate::client::lock_with_deadline(file, LOCK_WAIT).map_err(|_| {
+        anyhow::anyhow!(
+            "another arw daemon is running for ARW_HOME `{}` (it holds `{}`); use `arw daemon stop` first",
+            paths.home.display(),
+            path.display()
+        )
+    })
+}
+
+fn announce_ready(notify: bool, socket: &std::path::Path) {
+    dlog!("arw daemon {} (build {}) listening on {}", std::process::id(), crate::protocol::BUILD_ID, socket.display());
+    if notify {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "ready {}", std::process::id());
+        let _ = out.flush();
+        // The client stops reading once it has the line; a later write to
+        // the pipe would kill us with SIGPIPE.
+        crate::sys::redirect_stdout_to_null();
+    }
+}
+
+fn start_services(
+    paths: Paths,
+    registry: Registry,
+    config_path: Option<PathBuf>,
+    fake_build_id: Option<String>,
+) -> Arc<Ctx> {
+    let mut settings = registry.daemon.clone();
+    // An override for one daemon's life (tests, short-lived CI daemons).
+    if let Some(secs) = std::env::var("ARW_IDLE_TIMEOUT_SECS").ok().and_then(|v| v.trim().parse().ok()) {
+        settings.idle_timeout_secs = secs;
+    }
+    let origin = registry.origin.clone();
+    let supervisor = supervisor::start(registry, paths.runtime_logs_dir());
+    let (events, _) = broadcast::channel(64);
+    let ctx = Arc::new(Ctx {
+        paths,
+        supervisor,
+        gpus: accel::Sampler::start(),
+        http: Mutex::new(HttpTelemetry::default()),
+        events,
+        clients: watch::channel(0).0,
+        in_flight: AtomicUsize::new(0),
+        started_at: SystemTime::now(),
+        settings: Mutex::new(settings),
+        config_path,
+        origin: Mutex::new(origin),
+        build_id: fake_build_id.unwrap_or_else(|| crate::protocol::BUILD_ID.to_string()),
+        shutdown: watch::channel(false).0,
+    });
+    tokio::spawn(publish_matrix(ctx.clone()));
+    tokio::spawn(exit_when_idle(ctx.clone()));
+    tokio::spawn(watch_config(ctx.clone()));
+    tokio::spawn(exit_on_signal(ctx.clone()));
+    ctx
+}
+
+async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::Listener, ctx: Arc<Ctx>) {
+    let mut shutdown = ctx.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            conn = listener.accept() => match conn {
+                Ok(conn) => { tokio::spawn(connection::handle(conn, ctx.clone())); }
+                Err(e) => dlog!("accept failed: {e}"),
+            },
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+    }
+    // Dropping the listener removes the socket file: new clients now spawn a
+    // successor, which waits for our lock.
+    drop(listener);
+}
+
+async fn shut_down(ctx: &Ctx) {
+    dlog!("shutting down: draining {} request(s)", ctx.in_flight.load(Ordering::SeqCst));
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let mut clients = ctx.clients.subscribe();
+    while ctx.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout_at(deadline, clients.changed()).await;
+    }
+    ctx.supervisor.shutdown().await;
+    dlog!("stopped");
+}
+
+async fn exit_on_signal(ctx: Arc<Ctx>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => dlog!("SIGTERM received"),
+        _ = int.recv() => dlog!("SIGINT received"),
+    }
+    ctx.request_shutdown();
+}
+
+/// Pushes `runtime.updated` on every supervisor change and every 5 s.
+async fn publish_matrix(ctx: Arc<Ctx>) {
+    let mut views = ctx.supervisor.subscribe();
+    let mut tick = tokio::time::interval(MATRIX_EVERY);
+    loop {
+        tokio::select! {
+            changed = views.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {},
+        }
+        if ctx.events.receiver_count() == 0 {
+            continue;
+        }
+        let Some(view) = ctx.supervisor.snapshot().await else { return };
+        let report = ctx.status_report(view, &Knobs::daemon());
+        let _ = ctx.events.send(Event::RuntimeUpdated(report));
+    }
+}
+
+/// Exits after `idle_timeout_secs` with no client connected and no runtime
+/// process alive.
+async fn exit_when_idle(ctx: Arc<Ctx>) {
+    let mut clients = ctx.clients.subscribe();
+    let mut views = ctx.supervisor.subscribe();
+    loop {
+        let timeout = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).idle_timeout_secs;
+        let idle = *clients.borrow_and_update() == 0
+            && views.borrow_and_update().runtimes.iter().all(|r| r.pid.is_none());
+        let sleep = async {
+            if idle && timeout > 0 {
+                tokio::time::sleep(Duration::from_secs(timeout)).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            _ = sleep => {
+                dlog!("idle for {timeout}s with no clients and no running runtime; exiting");
+                ctx.request_shutdown();
+                return;
+            }
+            r = clients.changed() => if r.is_err() { return },
+            r = views.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Re-reads the manifest when its file changes; a bad edit keeps the
+/// running registry.
+async fn watch_config(ctx: Arc<Ctx>) {
+    let Some(path) = ctx.config_path.clone() else { return };
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last = mtime(&path);
+    let mut tick = tokio::time::interval(CONFIG_POLL);
+    loop {
+        tick.tick().await;
+        let now = mtime(&path);
+        if now != last {
+            last = now;
+            match reload(&ctx).await {
+                Ok(r) => dlog!("config changed; reloaded {} (+{:?} -{:?} ~{:?})", r.origin, r.added, r.removed, r.changed),
+                Err(e) => dlog!("config changed but is invalid; keeping the last good registry: {e}"),
+            }
+        }
+    }
+}
+
+/// Loads the manifest again and hands it to the supervisor.
+pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry::RegistryError> {
+    let registry = match &ctx.config_path {
+        Some(p) => registry::load_file(p)?,
+        None => registry::embedded_default(),
+    };
+    {
+        let mut settings = ctx.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = settings.idle_timeout_secs;
+        *settings = registry.daemon.clone();
+        if std::env::var_os("ARW_IDLE_TIMEOUT_SECS").is_some() {
+            settings.idle_timeout_secs = idle;
+        }
+    }
+    *ctx.origin.lock().unwrap_or_else(|p| p.into_inner()) = registry.origin.clone();
+    let origin = registry.origin.clone();
+    Ok(ctx.supervisor.reload(registry).await.unwrap_or(crate::protocol::ReloadReport {
+        origin,
+        added: vec![],
+        removed: vec![],
+        changed: vec![],
+    }))
+}

@@ -1,0 +1,79 @@
+//! Auto-start: how a client launches `arw daemon serve` in the background.
+//!
+//! The daemon is started detached (own session, stdin closed, stderr into
+//! `logs/daemon.log`) with its stdout on a pipe. It writes one line there
+//! once it listens — `ready <pid>` or `error: <why>` — so the client waits
+//! for an event, not a polling loop, and can show the real reason a start
+//! failed.
+
+use crate::paths::Paths;
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A daemon that has not reported within this time is declared failed.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Spawns the daemon and waits for its start-up report.
+pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
+    let exe = std::env::current_exe().context("cannot find the arw executable to start the daemon")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.daemon_log())
+        .with_context(|| format!("cannot open `{}`", paths.daemon_log().display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["daemon", "serve"])
+        .env("ARW_HOME", &paths.home)
+        .env(super::NOTIFY_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    // Knobs belong to the command that sets them and are forwarded with each
+    // request; the daemon must not keep the first caller's as its defaults.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(crate::knobs::is_forwarded) {
+            cmd.env_remove(&name);
+        }
+    }
+    // Keep the daemon out of this shell's session and process group, so
+    // Ctrl-C in the terminal that started it does not reach it.
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, crate::sys::new_session);
+    }
+    let mut child = cmd.spawn().context("cannot start `arw daemon serve`")?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(read.map(|_| line));
+    });
+    let line = match rx.recv_timeout(STARTUP_DEADLINE) {
+        Ok(Ok(line)) => line,
+        Ok(Err(e)) => bail!("could not read the daemon's start-up report: {e}"),
+        Err(_) => bail!(
+            "the daemon did not report within {}s; see `{}`",
+            STARTUP_DEADLINE.as_secs(),
+            paths.daemon_log().display()
+        ),
+    };
+    // Reap it in the background if it dies early; never block on it.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    let line = line.trim();
+    if let Some(pid) = line.strip_prefix("ready ") {
+        return pid.parse().map_err(|_| anyhow!("the daemon sent a malformed report: `{line}`"));
+    }
+    if let Some(reason) = line.strip_prefix("error: ") {
+        bail!("the daemon could not start: {reason}");
+    }
+    bail!(
+        "the daemon exited before it was ready; see `{}`",
+        paths.daemon_log().display()
+    )
+}

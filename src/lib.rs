@@ -1,0 +1,26 @@
+//! arw: supervises local LLM runtimes and reports on them honestly.
+
+pub mod accel;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod daemon;
+pub mod error;
+pub mod knobs;
+pub mod matrix;
+pub mod paths;
+pub mod protocol;
+pub mod registry;
+pub mod render;
+pub mod stub;
+pub mod supervisor;
+pub mod sys;
+pub mod telemetry;
+pub mod time;
+
+use error::Exit;
+
+/// Runs one parsed command line.
+pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
+    commands::run(cli)
+}

@@ -1,0 +1,262 @@
+//! The runtime matrix read-model (SPEC §3): a pure function from the
+//! supervisor snapshot, GPU inventory and HTTP telemetry to the payload
+//! dashboards and `runtime status` read. Field names are a contract.
+
+use crate::accel::{GpuDevice, GpuInventory, GpuSource};
+use crate::registry::Accelerator;
+use crate::supervisor::view::{State, SupervisorView};
+use crate::telemetry::HttpSummary;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A 5xx share above this (with enough traffic to mean something) warns.
+const ERROR_RATE_WARN: f64 = 0.05;
+const ERROR_RATE_MIN_REQUESTS: u64 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Matrix {
+    pub items: BTreeMap<String, NodeEntry>,
+    pub ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub status: Status,
+    pub runtime: RuntimeRollup,
+    pub accelerators: BTreeMap<String, AcceleratorRollup>,
+    pub http: HttpSummary,
+}
+
+/// The node badge with its accessible strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// `ok`, `warn`, `error`, `unknown`.
+    pub code: String,
+    /// `info`, `warn`, `error`.
+    pub severity: String,
+    pub severity_label: String,
+    pub label: String,
+    pub detail: Vec<String>,
+    pub aria_hint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeRollup {
+    pub total: u32,
+    pub updated: String,
+    pub states: BTreeMap<String, u32>,
+    pub restart_pressure: RestartPressure,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestartPressure {
+    /// Runtimes with at least one restart in their current window.
+    pub runtimes_with_restarts: u32,
+    /// Runtimes whose budget is spent.
+    pub exhausted: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AcceleratorRollup {
+    pub available: bool,
+    pub runtimes: u32,
+    /// Only the states that occur, e.g. `{"ready": 1}`.
+    pub states: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<GpuDevice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<GpuSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Everything one matrix computation needs.
+pub struct Inputs<'a> {
+    pub node_id: &'a str,
+    pub supervisor: &'a SupervisorView,
+    pub gpus: &'a GpuInventory,
+    pub http: HttpSummary,
+    pub ttl_seconds: u64,
+    pub updated: String,
+}
+
+pub fn compute(inputs: Inputs<'_>) -> Matrix {
+    let runtimes = &inputs.supervisor.runtimes;
+    let mut states: BTreeMap<String, u32> = State::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut pressure = RestartPressure::default();
+    for rt in runtimes {
+        *states.entry(rt.state.as_str().to_string()).or_default() += 1;
+        if rt.restart_budget.used > 0 {
+            pressure.runtimes_with_restarts += 1;
+        }
+        if rt.restart_budget.exhausted {
+            pressure.exhausted += 1;
+        }
+    }
+
+    let mut accelerators = BTreeMap::new();
+    for (key, kind) in [("cpu", Accelerator::Cpu), ("gpu", Accelerator::Gpu), ("npu", Accelerator::Npu)] {
+        let mut mix: BTreeMap<String, u32> = BTreeMap::new();
+        let mut count = 0;
+        for rt in runtimes.iter().filter(|r| r.accelerator == kind) {
+            count += 1;
+            *mix.entry(rt.state.as_str().to_string()).or_default() += 1;
+        }
+        let rollup = match kind {
+            Accelerator::Cpu => AcceleratorRollup {
+                available: true,
+                runtimes: count,
+                states: mix,
+                devices: vec![],
+                source: None,
+                note: None,
+            },
+            Accelerator::Gpu => AcceleratorRollup {
+                available: !inputs.gpus.devices.is_empty(),
+                runtimes: count,
+                states: mix,
+                devices: inputs.gpus.devices.clone(),
+                source: Some(inputs.gpus.source),
+                note: inputs.gpus.note.clone(),
+            },
+            Accelerator::Npu => AcceleratorRollup {
+                available: false,
+                runtimes: count,
+                states: mix,
+                devices: vec![],
+                source: None,
+                note: Some("NPU detection is not supported yet".to_string()),
+            },
+        };
+        accelerators.insert(key.to_string(), rollup);
+    }
+
+    let status = derive_status(inputs.supervisor, &pressure, &inputs.http);
+    let entry = NodeEntry {
+        status,
+        runtime: RuntimeRollup {
+            total: runtimes.len() as u32,
+            updated: inputs.updated,
+            states,
+            restart_pressure: pressure,
+        },
+        accelerators,
+        http: inputs.http,
+    };
+    let mut items = BTreeMap::new();
+    items.insert(inputs.node_id.to_string(), entry);
+    Matrix { items, ttl_seconds: inputs.ttl_seconds.max(1) }
+}
+
+/// The badge: worst condition wins; every branch says why in `detail`.
+fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSummary) -> Status {
+    let rts = &sup.runtimes;
+    if rts.is_empty() {
+        return status(
+            "unknown",
+            "Unknown - No runtimes registered",
+            vec!["Register a runtime in runtimes.toml to start supervising it".to_string()],
+        );
+    }
+    let mut errors = Vec::new();
+    for rt in rts {
+        if rt.state == State::Error {
+            let why = rt.reason.clone().unwrap_or_else(|| "failed".to_string());
+            errors.push(format!("{}: {why}", rt.id));
+        } else if rt.restart_budget.exhausted {
+            errors.push(format!("{}: restart budget exhausted, no automatic restarts left", rt.id));
+        }
+    }
+    if !errors.is_empty() {
+        return status("error", "Error - Runtime failures detected", errors);
+    }
+
+    let mut warnings = Vec::new();
+    for rt in rts {
+        match rt.state {
+            State::Degraded => warnings.push(format!(
+                "{}: degraded ({})",
+                rt.id,
+                rt.reason.clone().unwrap_or_else(|| "health probes failing".to_string())
+            )),
+            State::Starting => warnings.push(format!("{}: starting", rt.id)),
+            State::Unknown => warnings.push(format!("{}: state unknown", rt.id)),
+            _ => {}
+        }
+        let b = &rt.restart_budget;
+        if b.used > 0 && !b.exhausted {
+            warnings.push(format!("{}: {} of {} restarts used in the last window", rt.id, b.used, b.max_restarts));
+        }
+    }
+    if http.window_requests >= ERROR_RATE_MIN_REQUESTS && http.error_rate > ERROR_RATE_WARN {
+        warnings.push(format!(
+            "HTTP 5xx rate {:.1}% over the last {}s",
+            http.error_rate * 100.0,
+            http.window_secs
+        ));
+    }
+    for slow in &http.slow_routes {
+        warnings.push(format!("{} is slow: mean {} ms", slow.route, slow.mean_ms));
+    }
+    if !warnings.is_empty() {
+        let only_starting = rts.iter().all(|r| matches!(r.state, State::Starting | State::Ready | State::Offline))
+            && pressure.runtimes_with_restarts == 0
+            && http.slow_routes.is_empty()
+            && !(http.window_requests >= ERROR_RATE_MIN_REQUESTS && http.error_rate > ERROR_RATE_WARN);
+        let label = if only_starting {
+            "Starting - Waiting for runtimes to become ready"
+        } else {
+            "Degraded - Runtime telemetry needs attention"
+        };
+        return status("warn", label, warnings);
+    }
+
+    if rts.iter().all(|r| r.state == State::Offline) {
+        return status(
+            "ok",
+            "Idle - No runtimes running",
+            vec![format!("{} runtime(s) registered, all stopped on purpose", rts.len())],
+        );
+    }
+    status("ok", "Ready - Runtime telemetry nominal", vec!["Running within expected ranges".to_string()])
+}
+
+fn status(code: &str, label: &str, detail: Vec<String>) -> Status {
+    let (severity, severity_label) = match code {
+        "error" => ("error", "Error"),
+        "warn" => ("warn", "Warning"),
+        _ => ("info", "Info"),
+    };
+    let aria_hint = format!("Runtime status {label}. {}", detail.join(". "));
+    Status {
+        code: code.to_string(),
+        severity: severity.to_string(),
+        severity_label: severity_label.to_string(),
+        label: label.to_string(),
+        detail,
+        aria_hint,
+    }
+}
+
+/// `ARW_NODE_ID`, else the hostname.
+pub fn node_id(knobs: &crate::knobs::Knobs) -> String {
+    knobs.non_empty("ARW_NODE_ID").unwrap_or_else(hostname)
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its full length; gethostname NUL-terminates
+    // within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    "local".to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! The wire protocol between `arw` clients and the daemon: one place for
+//! every message.
+//!
+//! A connection carries frames: a 4-byte big-endian length, then that many
+//! bytes of JSON. The client speaks first with [`Hello`]; the daemon answers
+//! [`Welcome`] with its own protocol version and build id. A client that
+//! finds a different build never sends a request to it (SPEC §1): it asks
+//! the daemon to drain and exit (SIGTERM to `Welcome::pid`) and starts its
+//! own. After the handshake the client sends [`RequestFrame`]s and the daemon
+//! answers each with a [`ServerFrame::Response`] carrying the same id;
+//! streams (progress, `--watch`) arrive as [`ServerFrame::Event`] frames
+//! before the final response. `Hello` and `Welcome` must stay readable by
+//! every future version: only add optional fields to them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+
+/// Bumped whenever a message changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Identifies the exact build; two binaries from the same sources agree.
+pub const BUILD_ID: &str = env!("ARW_BUILD_ID");
+
+/// Frames above this are refused: the connection is closed after an error reply.
+pub const MAX_FRAME_BYTES: u32 = 4 * 1024 * 1024;
+
+/// First frame on every connection, client → daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub build_id: String,
+    #[serde(default)]
+    pub client_pid: u32,
+}
+
+/// The daemon's answer to [`Hello`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u32,
+    pub build_id: String,
+    /// So a mismatched client can ask this daemon to drain and exit.
+    pub pid: u32,
+}
+
+impl Hello {
+    pub fn current() -> Hello {
+        Hello { protocol: PROTOCOL_VERSION, build_id: BUILD_ID.to_string(), client_pid: std::process::id() }
+    }
+}
+
+impl Welcome {
+    pub fn matches_this_build(&self) -> bool {
+        self.protocol == PROTOCOL_VERSION && self.build_id == BUILD_ID
+    }
+}
+
+/// A request with its id and the client's environment knobs.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RequestFrame {
+    pub id: u64,
+    /// The requesting shell's `LLAMA_*`, `HF_*`, `SMOKE_*`… variables: they
+    /// win over the daemon's own environment for this request (SPEC §1).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub request: Request,
+}
+
+impl std::fmt::Debug for RequestFrame {
+    // Tokens travel in `env`; only the names are ever shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestFrame")
+            .field("id", &self.id)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("request", &self.request)
+            .finish()
+    }
+}
+
+/// Everything a client can ask of the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Request {
+    /// Supervisor snapshot plus runtime matrix.
+    Status,
+    /// Stream `runtime.updated` events until the client hangs up.
+    Watch,
+    /// Supervised restore of one runtime.
+    Restore(RestoreRequest),
+    /// Daemon identity, uptime and registry origin.
+    DaemonInfo,
+    /// Re-read the runtime manifests; a bad file keeps the last good registry.
+    Reload,
+    /// Stop every runtime and exit.
+    Shutdown,
+}
+
+/// Payload of [`Request::Restore`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub id: String,
+    /// Only answer whether the budget allows a restore now.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Restore even when the restart budget is spent.
+    #[serde(default)]
+    pub force: bool,
+    /// How long to wait for the runtime to become ready.
+    #[serde(default = "default_restore_wait")]
+    pub wait_ms: u64,
+}
+
+fn default_restore_wait() -> u64 {
+    120_000
+}
+
+/// Every frame the daemon sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The final answer to request `id`.
+    Response { id: u64, result: Result<Response, ErrorBody> },
+    /// A pushed event belonging to the stream opened by request `id`.
+    Event { id: u64, event: Event },
+}
+
+/// Successful answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Response {
+    /// `{"supervisor": ..., "matrix": ...}` exactly as `runtime status --json` prints it.
+    Status(StatusReport),
+    Restore(RestoreReport),
+    DaemonInfo(DaemonInfo),
+    Reloaded(ReloadReport),
+    /// The request was carried out and has nothing to report.
+    Done,
+}
+
+/// Pushed events, tagged `{"type": ..., "data": ...}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    /// A fresh runtime matrix (with the supervisor view it was computed from).
+    #[serde(rename = "runtime.updated")]
+    RuntimeUpdated(StatusReport),
+}
+
+/// Status payload; `matrix` is the SPEC §3 document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub supervisor: crate::supervisor::view::SupervisorView,
+    pub matrix: crate::matrix::Matrix,
+}
+
+/// What a restore did, or would do with `dry_run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreReport {
+    pub id: String,
+    pub dry_run: bool,
+    /// `ready`, `failed`, `timeout`, `allowed`, `exhausted`.
+    pub outcome: String,
+    pub state: crate::supervisor::view::State,
+    pub message: String,
+    pub restart_budget: crate::supervisor::view::BudgetView,
+    pub ready_ms: Option<u64>,
+}
+
+/// Who the daemon is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub build_id: String,
+    pub protocol: u32,
+    pub started_at: String,
+    pub uptime_secs: f64,
+    pub home: String,
+    pub socket: String,
+    pub registry_origin: String,
+    pub runtimes: usize,
+    pub clients: usize,
+    pub idle_timeout_secs: u64,
+}
+
+/// Result of a reload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub origin: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+/// What went wrong with a request.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorBody {
+    pub kind: ErrorKind,
+    pub message: String,
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+/// Error categories; the client maps them to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The frame could not be read as a request; the connection is closed.
+    BadFrame,
+    BadRequest,
+    UnknownRuntime,
+    BudgetExhausted,
+    Config,
+    Internal,
+}
+
+impl ErrorBody {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
+        ErrorBody { kind, message: message.into(), hint: None }
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> ErrorBody {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(u32),
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            FrameError::Closed
+        } else {
+            FrameError::Io(e)
+        }
+    }
+}
+
+/// Encodes one frame: length prefix + JSON.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let body = serde_json::to_vec(msg).expect("protocol types always serialize");
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Blocking write of one frame (client side).
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    w.write_all(&encode(msg))?;
+    w.flush()
+}
+
+/// Blocking read of one frame (client side).
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<T, FrameError> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body)?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Async read of one frame (daemon side).
+pub async fn read_frame_async<T, R>(r: &mut R) -> Result<T, FrameError>
+where
+    T: for<'de> Deserialize<'de>,
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let len = r.read_u32().await?;
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Async write of one frame (daemon side).
+pub async fn write_frame_async<T, W>(w: &mut W, msg: &T) -> io::Result<()>
+where
+    T: Serialize,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    w.write_all(&encode(msg)).await?;
+    w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame survives an encode/decode round trip.
+    #[test]
+    fn frame_round_trip() {
+        let frame = RequestFrame { id: 7, env: BTreeMap::new(), request: Request::Status };
+        let bytes = encode(&frame);
+        let back: RequestFrame = read_frame(&mut &bytes[..]).unwrap();
+        assert_eq!(back.id, 7);
+        assert!(matches!(back.request, Request::Status));
+    }
+
+    /// A length prefix over the limit is refused before any allocation.
+    #[test]
+    fn oversized_length_is_refused() {
+        let bytes = (MAX_FRAME_BYTES + 1).to_be_bytes();
+        let err = read_frame::<RequestFrame>(&mut &bytes[..]).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge(_)), "{err}");
+    }
+
+    /// Debug output of a request never shows environment values (tokens).
+    #[test]
+    fn debug_hides_env_values() {
+        let mut env = BTreeMap::new();
+        env.insert("HF_TOKEN".to_string(), "hf_secret".to_string());
+        let frame = RequestFrame { id: 1, env, request: Request::Status };
+        let shown = format!("{frame:?}");
+        assert!(shown.contains("HF_TOKEN") && !shown.contains("hf_secret"), "{shown}");
+    }
+}

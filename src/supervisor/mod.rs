@@ -1,0 +1,685 @@
+//! The supervisor: one task that owns every runtime's state.
+//!
+//! Everything that happens to a runtime arrives here as a [`Msg`]: operator
+//! commands (restore, reload, shutdown) and events from the per-process
+//! watcher tasks (exit, health probe, start-up deadline) and timers (backoff,
+//! window reset, kill escalation). The actor applies them in order and
+//! publishes a fresh [`SupervisorView`] on a watch channel; the matrix and
+//! `--watch` streams follow that channel. Nothing else mutates runtime state,
+//! so there are no locks and no races between a crash and a restore.
+
+pub mod budget;
+pub mod health;
+pub mod process;
+pub mod view;
+
+use crate::knobs::Knobs;
+use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
+use crate::registry::{Adapter, Registry, RuntimeSpec};
+use budget::{Budget, RestartKind};
+use health::Probe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, oneshot, watch};
+use view::{BudgetView, ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
+
+/// Probe cadence while a runtime is still starting: readiness should be
+/// seen within a tenth of a second, not a whole `interval_ms`.
+const STARTUP_PROBE_EVERY: Duration = Duration::from_millis(100);
+/// SIGTERM first; SIGKILL the group if it is still there after this.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Messages to the supervisor actor.
+pub enum Msg {
+    Snapshot(oneshot::Sender<SupervisorView>),
+    Restore { req: RestoreRequest, knobs: Knobs, reply: oneshot::Sender<Result<RestoreTicket, ErrorBody>> },
+    Reload { registry: Registry, reply: oneshot::Sender<ReloadReport> },
+    Shutdown { reply: oneshot::Sender<()> },
+    Exited { id: String, generation: u64, status: std::io::Result<std::process::ExitStatus> },
+    Health { id: String, generation: u64, probe: Probe },
+    StartupDeadline { id: String, generation: u64 },
+    RestartDue { id: String, generation: u64 },
+    WindowReset { id: String },
+    KillDeadline { id: String, generation: u64 },
+}
+
+/// What the supervisor decided about a restore request.
+#[derive(Debug, Clone)]
+pub struct RestoreTicket {
+    /// The generation the restored process will have.
+    pub generation: u64,
+    pub budget: BudgetView,
+    pub state: State,
+}
+
+/// Cloneable handle to the actor.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Msg>,
+    view: watch::Receiver<Arc<SupervisorView>>,
+}
+
+impl Handle {
+    pub async fn snapshot(&self) -> Option<SupervisorView> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Snapshot(reply)).ok()?;
+        rx.await.ok()
+    }
+    pub async fn restore(&self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
+        self.tx.send(Msg::Restore { req, knobs, reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+    pub async fn reload(&self, registry: Registry) -> Option<ReloadReport> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Reload { registry, reply }).ok()?;
+        rx.await.ok()
+    }
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+    /// Changes to the published view.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<SupervisorView>> {
+        self.view.clone()
+    }
+}
+
+/// A live process of a runtime.
+struct Running {
+    pid: u32,
+    started_at: SystemTime,
+    log_offset: u64,
+    oom_before: Option<u64>,
+    /// Set when arw itself stops the process, so the exit is recorded as
+    /// planned rather than as a crash.
+    planned: Option<ExitCause>,
+    ready_seen: bool,
+    failures: u32,
+}
+
+struct Runtime {
+    spec: RuntimeSpec,
+    state: State,
+    reason: Option<String>,
+    generation: u64,
+    endpoint: Option<String>,
+    running: Option<Running>,
+    budget: Budget,
+    totals: RestartTotals,
+    last_exit: Option<ExitRecord>,
+    /// Knobs of the last start, reused for automatic restarts.
+    knobs: Knobs,
+    /// A start to perform as soon as the current process has exited.
+    start_after_exit: Option<Knobs>,
+    /// The generation a scheduled backoff restart is for.
+    restart_scheduled: Option<u64>,
+    ever_started: bool,
+    /// Removed by a reload; dropped once its process is gone.
+    retired: bool,
+}
+
+struct Supervisor {
+    runtimes: Vec<Runtime>,
+    origin: String,
+    logs_dir: PathBuf,
+    tx: mpsc::UnboundedSender<Msg>,
+    view_tx: watch::Sender<Arc<SupervisorView>>,
+    http: reqwest::Client,
+    shutdown_reply: Option<oneshot::Sender<()>>,
+}
+
+/// Starts the actor with `registry`; runtimes with `auto_start` launch at once.
+pub fn start(registry: Registry, logs_dir: PathBuf) -> Handle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let empty = SupervisorView {
+        generated_at: crate::time::now_rfc3339(),
+        registry_origin: registry.origin.clone(),
+        runtimes: vec![],
+    };
+    let (view_tx, view_rx) = watch::channel(Arc::new(empty));
+    let mut sup = Supervisor {
+        runtimes: Vec::new(),
+        origin: registry.origin.clone(),
+        logs_dir,
+        tx: tx.clone(),
+        view_tx,
+        http: health::client(),
+        shutdown_reply: None,
+    };
+    for spec in registry.runtimes {
+        sup.runtimes.push(Runtime::new(spec));
+    }
+    tokio::spawn(sup.run(rx));
+    Handle { tx, view: view_rx }
+}
+
+impl Runtime {
+    fn new(spec: RuntimeSpec) -> Runtime {
+        Runtime {
+            budget: Budget::new(spec.restart.clone()),
+            state: if spec.auto_start { State::Unknown } else { State::Offline },
+            reason: (!spec.auto_start).then(|| "not started (auto_start = false)".to_string()),
+            spec,
+            generation: 0,
+            endpoint: None,
+            running: None,
+            totals: RestartTotals::default(),
+            last_exit: None,
+            knobs: Knobs::daemon(),
+            start_after_exit: None,
+            restart_scheduled: None,
+            ever_started: false,
+            retired: false,
+        }
+    }
+
+    fn view(&self, now: SystemTime, logs_dir: &std::path::Path) -> RuntimeView {
+        RuntimeView {
+            id: self.spec.id.clone(),
+            name: self.spec.name.clone(),
+            adapter: self.spec.adapter,
+            state: self.state,
+            reason: self.reason.clone(),
+            accelerator: self.spec.accelerator,
+            modalities: self.spec.modalities.clone(),
+            endpoint: self.endpoint.clone(),
+            pid: self.running.as_ref().map(|r| r.pid),
+            started_at: self.running.as_ref().map(|r| crate::time::rfc3339(r.started_at)),
+            uptime_secs: self
+                .running
+                .as_ref()
+                .map(|r| now.duration_since(r.started_at).unwrap_or_default().as_secs_f64()),
+            generation: self.generation,
+            auto_start: self.spec.auto_start,
+            last_exit: self.last_exit.clone(),
+            restart_budget: self.budget.view(now),
+            restarts_total: self.totals.clone(),
+            log_path: log_path(logs_dir, &self.spec.id).display().to_string(),
+        }
+    }
+}
+
+pub fn log_path(logs_dir: &std::path::Path, id: &str) -> PathBuf {
+    logs_dir.join(format!("{id}.log"))
+}
+
+impl Supervisor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let auto: Vec<String> =
+            self.runtimes.iter().filter(|r| r.spec.auto_start).map(|r| r.spec.id.clone()).collect();
+        for id in auto {
+            self.start(&id, Knobs::daemon());
+        }
+        self.publish();
+        while let Some(msg) = rx.recv().await {
+            let changed = self.handle(msg);
+            if changed {
+                self.publish();
+            }
+            if self.shutdown_reply.is_some() && self.runtimes.iter().all(|r| r.running.is_none()) {
+                if let Some(reply) = self.shutdown_reply.take() {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    fn view(&self) -> SupervisorView {
+        let now = SystemTime::now();
+        SupervisorView {
+            generated_at: crate::time::rfc3339(now),
+            registry_origin: self.origin.clone(),
+            runtimes: self.runtimes.iter().filter(|r| !r.retired).map(|r| r.view(now, &self.logs_dir)).collect(),
+        }
+    }
+
+    fn publish(&self) {
+        self.view_tx.send_replace(Arc::new(self.view()));
+    }
+
+    fn find(&mut self, id: &str) -> Option<&mut Runtime> {
+        self.runtimes.iter_mut().find(|r| r.spec.id == id)
+    }
+
+    /// Returns whether anything visible changed.
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Snapshot(reply) => {
+                let _ = reply.send(self.view());
+                false
+            }
+            Msg::Restore { req, knobs, reply } => {
+                let _ = reply.send(self.restore(req, knobs));
+                true
+            }
+            Msg::Reload { registry, reply } => {
+                let _ = reply.send(self.reload(registry));
+                true
+            }
+            Msg::Shutdown { reply } => {
+                self.shutdown_reply = Some(reply);
+                let ids: Vec<String> = self.runtimes.iter().map(|r| r.spec.id.clone()).collect();
+                for id in ids {
+                    if let Some(rt) = self.find(&id) {
+                        rt.start_after_exit = None;
+                        rt.restart_scheduled = None;
+                    }
+                    self.stop(&id, ExitCause::Stopped);
+                }
+                true
+            }
+            Msg::Exited { id, generation, status } => self.on_exit(&id, generation, status),
+            Msg::Health { id, generation, probe } => self.on_health(&id, generation, probe),
+            Msg::StartupDeadline { id, generation } => {
+                let Some(rt) = self.find(&id) else { return false };
+                if rt.generation != generation || rt.running.as_ref().is_none_or(|r| r.ready_seen) {
+                    return false;
+                }
+                rt.reason = Some(format!("not ready after {} ms; stopping it", rt.spec.startup_timeout_ms));
+                self.stop(&id, ExitCause::StartupTimeout);
+                true
+            }
+            Msg::RestartDue { id, generation } => {
+                let shutting_down = self.shutdown_reply.is_some();
+                let Some(rt) = self.find(&id) else { return false };
+                if rt.restart_scheduled != Some(generation) || rt.running.is_some() || shutting_down {
+                    return false;
+                }
+                rt.restart_scheduled = None;
+                let knobs = rt.knobs.clone();
+                self.start(&id, knobs);
+                true
+            }
+            Msg::WindowReset { id } => self.on_window_reset(&id),
+            Msg::KillDeadline { id, generation } => {
+                if let Some(rt) = self.find(&id) {
+                    if rt.generation == generation {
+                        if let Some(run) = &rt.running {
+                            let _ = crate::sys::kill_group(run.pid, libc::SIGKILL);
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Launches a new process for `id` with a new generation.
+    fn start(&mut self, id: &str, knobs: Knobs) {
+        let logs_dir = self.logs_dir.clone();
+        let tx = self.tx.clone();
+        let http = self.http.clone();
+        let Some(rt) = self.find(id) else { return };
+        rt.generation += 1;
+        rt.ever_started = true;
+        rt.knobs = knobs.clone();
+        let generation = rt.generation;
+        let spec = rt.spec.clone();
+
+        let port = match spec.port {
+            Some(p) => Some(p),
+            None if spec.uses_port_placeholder() => match process::free_port(&spec.host) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    fail_to_start(rt, format!("no free port on {}: {e}", spec.host));
+                    return;
+                }
+            },
+            None => None,
+        };
+        let expanded: Result<Vec<String>, String> =
+            spec.args.iter().map(|a| process::expand(a, port, &knobs)).collect();
+        let command = process::expand(&spec.command, port, &knobs);
+        let (command, args) = match (command, expanded) {
+            (Ok(c), Ok(a)) => (c, a),
+            (Err(e), _) | (_, Err(e)) => {
+                fail_to_start(rt, e);
+                return;
+            }
+        };
+        let log = log_path(&logs_dir, id);
+        let oom_before = process::oom_kill_count();
+        let started = match process::spawn(&command, &args, &spec.env, spec.cwd.as_deref(), &log) {
+            Ok(s) => s,
+            Err(e) => {
+                fail_to_start(rt, format!("cannot start `{command}`: {e}"));
+                return;
+            }
+        };
+        rt.endpoint = port.map(|p| spec.endpoint(p));
+        rt.state = State::Starting;
+        rt.reason = Some("waiting for the health probe".to_string());
+        rt.running = Some(Running {
+            pid: started.pid,
+            started_at: SystemTime::now(),
+            log_offset: started.log_offset,
+            oom_before,
+            planned: None,
+            ready_seen: false,
+            failures: 0,
+        });
+        let url = match (&rt.endpoint, spec.adapter) {
+            (Some(ep), _) => Some(format!("{ep}{}", spec.health.path)),
+            (None, Adapter::Process) => None,
+            (None, _) => None,
+        };
+        tokio::spawn(watch_process(Watch { id: id.to_string(), generation, child: started.child, tx, http, url, spec }));
+    }
+
+    /// Asks a running process to stop; its exit is recorded with `cause`.
+    fn stop(&mut self, id: &str, cause: ExitCause) {
+        let tx = self.tx.clone();
+        let Some(rt) = self.find(id) else { return };
+        let generation = rt.generation;
+        if let Some(run) = rt.running.as_mut() {
+            if run.planned.is_none() {
+                run.planned = Some(cause);
+            }
+            let _ = crate::sys::kill_group(run.pid, libc::SIGTERM);
+            let id = id.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(STOP_GRACE).await;
+                let _ = tx.send(Msg::KillDeadline { id, generation });
+            });
+        }
+    }
+
+    fn on_exit(&mut self, id: &str, generation: u64, status: std::io::Result<std::process::ExitStatus>) -> bool {
+        let logs_dir = self.logs_dir.clone();
+        let shutting_down = self.shutdown_reply.is_some();
+        let tx = self.tx.clone();
+        let Some(rt) = self.find(id) else { return false };
+        if rt.generation != generation {
+            return false;
+        }
+        let Some(run) = rt.running.take() else { return false };
+        // Whatever the leader did, nothing of its group may outlive it.
+        let _ = crate::sys::kill_group(run.pid, libc::SIGKILL);
+        let tail = process::log_tail(&log_path(&logs_dir, id), run.log_offset);
+        let record = match status {
+            Ok(status) => process::classify(status, run.planned, run.oom_before, tail),
+            Err(e) => process::spawn_failure(format!("lost track of the process: {e}")),
+        };
+        let planned = run.planned;
+        rt.last_exit = Some(record.clone());
+        if rt.retired {
+            self.runtimes.retain(|r| !(r.spec.id == id && r.retired));
+            return true;
+        }
+        if let Some(knobs) = rt.start_after_exit.take() {
+            self.start(id, knobs);
+            return true;
+        }
+        if planned == Some(ExitCause::Stopped) || shutting_down {
+            rt.state = State::Offline;
+            rt.reason = Some("stopped".to_string());
+            rt.endpoint = None;
+            return true;
+        }
+        // A crash (or a kill for failed health): restart within the budget.
+        let now = SystemTime::now();
+        if rt.budget.allows_automatic(now) {
+            let delay = rt.budget.backoff(now);
+            rt.budget.record(now, RestartKind::Automatic);
+            rt.totals.automatic += 1;
+            let used = rt.budget.used(now);
+            rt.state = State::Starting;
+            rt.reason = Some(format!(
+                "{}; restart {used} of {} in {:.1}s",
+                record.detail,
+                rt.spec.restart.max_restarts,
+                delay.as_secs_f64()
+            ));
+            rt.restart_scheduled = Some(generation);
+            let id = id.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.send(Msg::RestartDue { id, generation });
+            });
+        } else {
+            rt.state = State::Error;
+            if rt.spec.restart.max_restarts == 0 {
+                rt.reason = Some(format!("{}; automatic restarts are off (max_restarts = 0)", record.detail));
+            } else {
+                rt.reason = Some("restart budget exhausted".to_string());
+                if let Some(reset) = rt.budget.reset_at(now) {
+                    let wait = reset.duration_since(now).unwrap_or_default();
+                    let id = id.to_string();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = tx.send(Msg::WindowReset { id });
+                    });
+                }
+            }
+        }
+        true
+    }
+
+    fn on_health(&mut self, id: &str, generation: u64, probe: Probe) -> bool {
+        let Some(rt) = self.find(id) else { return false };
+        if rt.generation != generation {
+            return false;
+        }
+        let threshold = rt.spec.health.failure_threshold;
+        let Some(run) = rt.running.as_mut() else { return false };
+        if run.planned.is_some() {
+            return false;
+        }
+        let before = (rt.state, rt.reason.clone());
+        match probe {
+            Probe::Ready => {
+                run.ready_seen = true;
+                run.failures = 0;
+                rt.state = State::Ready;
+                rt.reason = None;
+            }
+            Probe::Loading if !run.ready_seen => {
+                rt.state = State::Starting;
+                rt.reason = Some("loading model".to_string());
+            }
+            Probe::Failed(_) if !run.ready_seen => {
+                // Still inside the start-up deadline: not answering yet is normal.
+            }
+            Probe::Loading | Probe::Failed(_) => {
+                let why = match probe {
+                    Probe::Failed(why) => why,
+                    _ => "health answered 503 after being ready".to_string(),
+                };
+                run.failures += 1;
+                rt.state = State::Degraded;
+                rt.reason = Some(format!("{why} ({} of {threshold} failed probes)", run.failures));
+                if run.failures >= threshold {
+                    self.stop(id, ExitCause::HealthTimeout);
+                }
+            }
+        }
+        let rt = self.find(id).expect("runtime exists");
+        before != (rt.state, rt.reason.clone())
+    }
+
+    fn on_window_reset(&mut self, id: &str) -> bool {
+        let shutting_down = self.shutdown_reply.is_some();
+        let Some(rt) = self.find(id) else { return false };
+        let now = SystemTime::now();
+        let waiting = rt.state == State::Error
+            && rt.running.is_none()
+            && rt.reason.as_deref() == Some("restart budget exhausted")
+            && !shutting_down;
+        if !waiting || !rt.budget.allows_automatic(now) {
+            return true;
+        }
+        rt.budget.record(now, RestartKind::Automatic);
+        rt.totals.automatic += 1;
+        let knobs = rt.knobs.clone();
+        self.start(id, knobs);
+        true
+    }
+
+    fn restore(&mut self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
+        let known: Vec<String> = self.runtimes.iter().filter(|r| !r.retired).map(|r| r.spec.id.clone()).collect();
+        let Some(rt) = self.runtimes.iter_mut().find(|r| r.spec.id == req.id && !r.retired) else {
+            return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id))
+                .with_hint(if known.is_empty() {
+                    "no runtimes are registered; add one to runtimes.toml".to_string()
+                } else {
+                    format!("known ids: {}", known.join(", "))
+                }));
+        };
+        let now = SystemTime::now();
+        // The very first start of a runtime is not a restart.
+        let counts = rt.ever_started;
+        if counts && rt.budget.exhausted(now) && !req.force {
+            let view = rt.budget.view(now);
+            let when = rt
+                .budget
+                .reset_at(now)
+                .map(|at| format!("; the window resets at {} ({})", crate::time::rfc3339(at), crate::time::relative(at, now)))
+                .unwrap_or_default();
+            return Err(ErrorBody::new(
+                ErrorKind::BudgetExhausted,
+                format!(
+                    "restart budget for `{}` is exhausted ({} of {} used in the last {}s){when}",
+                    rt.spec.id, view.used, view.max_restarts, view.window_secs
+                ),
+            )
+            .with_hint("wait for the window to reset, or pass `--force` to restore anyway"));
+        }
+        if req.dry_run {
+            return Ok(RestoreTicket { generation: rt.generation, budget: rt.budget.view(now), state: rt.state });
+        }
+        if counts {
+            rt.budget.record(now, RestartKind::Manual);
+            rt.totals.manual += 1;
+        }
+        rt.restart_scheduled = None;
+        let generation = rt.generation + 1;
+        let budget = rt.budget.view(now);
+        if rt.running.is_some() {
+            rt.start_after_exit = Some(knobs);
+            rt.state = State::Starting;
+            rt.reason = Some("restoring: stopping the current process".to_string());
+            let id = req.id.clone();
+            self.stop(&id, ExitCause::Stopped);
+        } else {
+            self.start(&req.id, knobs);
+        }
+        let state = self.find(&req.id).map(|r| r.state).unwrap_or(State::Unknown);
+        Ok(RestoreTicket { generation, budget, state })
+    }
+
+    fn reload(&mut self, registry: Registry) -> ReloadReport {
+        let mut report =
+            ReloadReport { origin: registry.origin.clone(), added: vec![], removed: vec![], changed: vec![] };
+        self.origin = registry.origin;
+        let new_ids: Vec<String> = registry.runtimes.iter().map(|s| s.id.clone()).collect();
+        let gone: Vec<String> = self
+            .runtimes
+            .iter()
+            .filter(|r| !r.retired && !new_ids.contains(&r.spec.id))
+            .map(|r| r.spec.id.clone())
+            .collect();
+        for id in gone {
+            report.removed.push(id.clone());
+            let rt = self.find(&id).expect("listed above");
+            if rt.running.is_some() {
+                rt.retired = true;
+                rt.start_after_exit = None;
+                self.stop(&id, ExitCause::Stopped);
+            } else {
+                self.runtimes.retain(|r| r.spec.id != id);
+            }
+        }
+        let mut order = Vec::new();
+        for spec in registry.runtimes {
+            let id = spec.id.clone();
+            order.push(id.clone());
+            match self.runtimes.iter_mut().find(|r| r.spec.id == id) {
+                Some(rt) if rt.spec == spec && !rt.retired => {}
+                Some(rt) => {
+                    report.changed.push(id.clone());
+                    rt.retired = false;
+                    rt.budget.set_policy(spec.restart.clone());
+                    rt.spec = spec;
+                    if rt.running.is_some() {
+                        rt.start_after_exit = Some(rt.knobs.clone());
+                        self.stop(&id, ExitCause::Stopped);
+                    }
+                }
+                None => {
+                    report.added.push(id.clone());
+                    let auto = spec.auto_start;
+                    self.runtimes.push(Runtime::new(spec));
+                    if auto {
+                        self.start(&id, Knobs::daemon());
+                    }
+                }
+            }
+        }
+        // Keep the manifest's order in every view.
+        self.runtimes.sort_by_key(|r| order.iter().position(|id| *id == r.spec.id).unwrap_or(usize::MAX));
+        report
+    }
+}
+
+fn fail_to_start(rt: &mut Runtime, detail: String) {
+    rt.state = State::Error;
+    rt.reason = Some(detail.clone());
+    rt.endpoint = None;
+    rt.last_exit = Some(process::spawn_failure(detail));
+}
+
+struct Watch {
+    id: String,
+    generation: u64,
+    child: tokio::process::Child,
+    tx: mpsc::UnboundedSender<Msg>,
+    http: reqwest::Client,
+    url: Option<String>,
+    spec: RuntimeSpec,
+}
+
+/// Follows one process: its exit is reported the moment `wait` returns;
+/// health is probed fast while starting, then every `interval_ms`.
+async fn watch_process(mut w: Watch) {
+    let started = Instant::now();
+    let startup_deadline = Duration::from_millis(w.spec.startup_timeout_ms);
+    let interval = Duration::from_millis(w.spec.health.interval_ms);
+    let timeout = Duration::from_millis(w.spec.health.timeout_ms);
+    let mut ready = false;
+    let mut deadline_sent = false;
+    if w.url.is_none() {
+        // Nothing to probe: a process adapter is ready once it runs.
+        let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
+        ready = true;
+    }
+    loop {
+        let pause = if ready { interval } else { STARTUP_PROBE_EVERY };
+        let probe = async {
+            tokio::time::sleep(pause).await;
+            match &w.url {
+                Some(url) => Some(health::probe(&w.http, url, timeout).await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            status = w.child.wait() => {
+                let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
+                return;
+            }
+            Some(result) = probe => {
+                ready |= result == Probe::Ready;
+                if !ready && !deadline_sent && started.elapsed() >= startup_deadline {
+                    deadline_sent = true;
+                    let _ = w.tx.send(Msg::StartupDeadline { id: w.id.clone(), generation: w.generation });
+                }
+                let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: result });
+            }
+        }
+    }
+}

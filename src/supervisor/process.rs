@@ -1,0 +1,208 @@
+//! Runtime child processes: spawn into their own process group with logs
+//! kept, classify how they ended, and stop whole groups.
+
+use super::view::{ExitCause, ExitRecord};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::SystemTime;
+
+/// Log files above this are rotated to `<id>.log.1` at the next start.
+const ROTATE_BYTES: u64 = 16 * 1024 * 1024;
+/// How many of the runtime's last log lines an exit record quotes.
+const TAIL_LINES: usize = 5;
+
+/// A started child and where its log for this run begins.
+pub struct Started {
+    pub child: tokio::process::Child,
+    pub pid: u32,
+    pub log_offset: u64,
+}
+
+/// Opens (and rotates) the runtime's log, writes a header for this start.
+fn open_log(path: &Path, header: &str) -> std::io::Result<(File, u64)> {
+    if std::fs::metadata(path).map(|m| m.len() > ROTATE_BYTES).unwrap_or(false) {
+        let mut rotated = path.as_os_str().to_owned();
+        rotated.push(".1");
+        std::fs::rename(path, PathBuf::from(rotated))?;
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(header.as_bytes())?;
+    let offset = file.metadata()?.len();
+    Ok((file, offset))
+}
+
+/// Spawns `command args` in a new process group, stdout and stderr appended
+/// to `log_path`, stdin closed.
+pub fn spawn(
+    command: &str,
+    args: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+    cwd: Option<&Path>,
+    log_path: &Path,
+) -> std::io::Result<Started> {
+    let header = format!(
+        "\n=== arw: starting `{}{}{}` at {} ===\n",
+        command,
+        if args.is_empty() { "" } else { " " },
+        args.join(" "),
+        crate::time::now_rfc3339()
+    );
+    let (log, log_offset) = open_log(log_path, &header)?;
+    let mut cmd = tokio::process::Command::new(command);
+    cmd.args(args)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(crate::sys::die_with_parent);
+    }
+    let child = cmd.spawn()?;
+    let pid = child.id().unwrap_or(0);
+    Ok(Started { child, pid, log_offset })
+}
+
+/// The last non-empty lines the runtime wrote since `offset`.
+pub fn log_tail(path: &Path, offset: u64) -> Vec<String> {
+    let Ok(mut file) = File::open(path) else { return Vec::new() };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = offset.max(len.saturating_sub(8192)).min(len);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    let _ = file.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("=== arw:"))
+        .map(|l| l.chars().take(300).collect())
+        .collect();
+    let keep = lines.len().saturating_sub(TAIL_LINES);
+    lines.drain(..keep);
+    lines
+}
+
+/// OOM kills counted by this process's cgroup (v2), if readable.
+pub fn oom_kill_count() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let events = std::fs::read_to_string(format!("/sys/fs/cgroup{}/memory.events", rel.trim())).ok()?;
+    events.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Turns a wait status into an exit record. `planned` is the cause arw set
+/// before it sent the signal itself; `oom_before` the cgroup's OOM count at
+/// spawn.
+pub fn classify(
+    status: std::process::ExitStatus,
+    planned: Option<ExitCause>,
+    oom_before: Option<u64>,
+    stderr_tail: Vec<String>,
+) -> ExitRecord {
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.code();
+    let signal = status.signal();
+    let signal_name = signal.map(crate::sys::signal_name);
+    let how = match (code, &signal_name) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(s)) => format!("killed by {s}"),
+        _ => "ended".to_string(),
+    };
+    let oom = signal == Some(libc::SIGKILL)
+        && matches!((oom_before, oom_kill_count()), (Some(a), Some(b)) if b > a);
+    let (cause, detail) = match planned {
+        Some(ExitCause::HealthTimeout) => (ExitCause::HealthTimeout, format!("health probes kept failing; {how}")),
+        Some(ExitCause::StartupTimeout) => {
+            (ExitCause::StartupTimeout, format!("not ready before the start-up deadline; {how}"))
+        }
+        Some(cause) => (cause, format!("stopped by arw; {how}")),
+        None if oom => (ExitCause::OomKilled, "killed by the kernel OOM killer (SIGKILL)".to_string()),
+        None if signal.is_some() => (ExitCause::Signaled, how),
+        None => (ExitCause::Exited, how),
+    };
+    ExitRecord { at: crate::time::rfc3339(SystemTime::now()), cause, code, signal: signal_name, detail, stderr_tail }
+}
+
+/// Record for a command that could not be started at all.
+pub fn spawn_failure(detail: String) -> ExitRecord {
+    ExitRecord {
+        at: crate::time::now_rfc3339(),
+        cause: ExitCause::SpawnFailed,
+        code: None,
+        signal: None,
+        detail,
+        stderr_tail: Vec::new(),
+    }
+}
+
+/// A free loopback port for runtimes that ask for `{port}`.
+pub fn free_port(host: &str) -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((host, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Expands `{port}` and `${VAR}` in one argument; an unset variable is an
+/// error that names it.
+pub fn expand(arg: &str, port: Option<u16>, knobs: &crate::knobs::Knobs) -> Result<String, String> {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(pos) = rest.find("${") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in argument `{arg}`"))?;
+        let name = &after[..end];
+        let value = knobs
+            .non_empty(name)
+            .ok_or_else(|| format!("`${{{name}}}` is not set; set `{name}` on the command (e.g. `{name}=... arw runtime restore --id ID`) or in the manifest's `env`"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if let Some(p) = port {
+        out = out.replace("{port}", &p.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// `{port}` and `${VAR}` expand; an unset variable is named in the error.
+    #[test]
+    fn expansion() {
+        let mut env = BTreeMap::new();
+        env.insert("LLAMA_MODEL_PATH".to_string(), "/m/x.gguf".to_string());
+        let knobs = crate::knobs::Knobs::new(env);
+        assert_eq!(expand("--port={port}", Some(8080), &knobs).unwrap(), "--port=8080");
+        assert_eq!(expand("${LLAMA_MODEL_PATH}", None, &knobs).unwrap(), "/m/x.gguf");
+        let err = expand("${ARW_TEST_SURELY_UNSET_VAR}", None, &knobs).unwrap_err();
+        assert!(err.contains("ARW_TEST_SURELY_UNSET_VAR"), "{err}");
+    }
+
+    /// The tail quotes only this run's lines, last ones first cut.
+    #[test]
+    fn tail_starts_at_this_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rt.log");
+        std::fs::write(&path, "old run line\n=== arw: starting x ===\n").unwrap();
+        let offset = std::fs::metadata(&path).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        for i in 0..8 {
+            writeln!(f, "line {i}").unwrap();
+        }
+        let tail = log_tail(&path, offset);
+        assert_eq!(tail, vec!["line 3", "line 4", "line 5", "line 6", "line 7"]);
+    }
+}

@@ -1,0 +1,95 @@
+//! The few POSIX calls std does not wrap: signals to process groups, session
+//! setup, parent-death signals, SIGPIPE.
+
+use std::io;
+
+/// Rust ignores SIGPIPE; a CLI piped into `head` should just stop quietly.
+pub fn reset_sigpipe() {
+    // SAFETY: setting a signal disposition to the default is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Sends `signal` to every process in group `pgid`.
+pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on integers.
+    let rc = unsafe { libc::killpg(pgid as libc::pid_t, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends `signal` to one process.
+pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on integers.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// True while a process with this pid exists (zombies included).
+pub fn process_exists(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Asks the kernel to SIGTERM the calling process when its parent thread dies.
+/// Called in the child between fork and exec, so runtimes never outlive a
+/// daemon that was killed with SIGKILL.
+pub fn die_with_parent() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with integer arguments; async-signal-safe.
+        let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Starts a new session so the daemon survives the terminal that spawned it.
+pub fn new_session() -> io::Result<()> {
+    // SAFETY: setsid in a freshly forked child; async-signal-safe.
+    if unsafe { libc::setsid() } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Conventional name of a signal number, for exit causes.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+/// Points fd 1 at /dev/null (the daemon after its start-up report).
+pub fn redirect_stdout_to_null() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 onto fd 1 with a valid descriptor we own.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 1);
+        }
+    }
+}
