@@ -6,7 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 fn hash_dir(dir: &Path, hasher: &mut DefaultHasher) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
@@ -30,5 +32,8 @@ fn main() {
         bytes.hash(&mut hasher);
     }
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
-    println!("cargo:rustc-env=ARW_BUILD_ID={version}-{:016x}", hasher.finish());
+    println!(
+        "cargo:rustc-env=ARW_BUILD_ID={version}-{:016x}",
+        hasher.finish()
+    );
 }

@@ -756,7 +756,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__stub__subcmd__llama)
-            opts="-h -V --host --port --model --warmup-ms --never-ready --fail-after --crash-after --slow-ms --hang-health --vision --exit-at-start --no-restart-daemon --help --version"
+            opts="-h -V --host --port --model --warmup-ms --never-ready --fail-after --crash-after --slow-ms --hang-health-after --vision --exit-at-start --no-restart-daemon --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -787,6 +787,10 @@ _arw() {
                     return 0
                     ;;
                 --slow-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hang-health-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

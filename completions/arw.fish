@@ -60,9 +60,9 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l fail-after -d 'Answer HTTP 500 to every chat/completion request after the first N' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l crash-after -d 'Exit with code 101, without answering, on the chat/completion request after the first N' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l slow-ms -d 'Delay every response except /health by this many milliseconds' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l hang-health-after -d 'Once ready, answer /health N times, then never again (a wedged runtime)' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l exit-at-start -d 'Print a one-line error and exit with CODE before binding' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l never-ready -d 'Never finish loading: /health answers 503 forever'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l hang-health -d 'Once ready, never answer /health (a wedged runtime)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l vision -d 'Enable POST /describe and report vision support'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -s h -l help -d 'Print help'

@@ -31,9 +31,17 @@ pub struct ConnectPolicy {
 impl ConnectPolicy {
     pub fn from_env(no_restart_daemon: bool) -> ConnectPolicy {
         let no_autostart = std::env::var("ARW_NO_AUTOSTART")
-            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
             .unwrap_or(false);
-        ConnectPolicy { autostart: !no_autostart, replace_mismatched: !no_restart_daemon }
+        ConnectPolicy {
+            autostart: !no_autostart,
+            replace_mismatched: !no_restart_daemon,
+        }
     }
 }
 
@@ -73,17 +81,28 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
         Ok(w) => w,
         // A daemon that is shutting down closes without a welcome.
         Err(protocol::FrameError::Closed) => {
-            return Ok(Attempt::NoDaemon(std::io::Error::new(IoKind::ConnectionAborted, "daemon is shutting down")))
+            return Ok(Attempt::NoDaemon(std::io::Error::new(
+                IoKind::ConnectionAborted,
+                "daemon is shutting down",
+            )))
         }
         Err(e) => {
-            return Err(ArwError::DaemonUnreachable { socket, home: paths.home.clone(), reason: format!("bad handshake: {e}") }
-                .into())
+            return Err(ArwError::DaemonUnreachable {
+                socket,
+                home: paths.home.clone(),
+                reason: format!("bad handshake: {e}"),
+            }
+            .into())
         }
     };
     if !welcome.matches_this_build() {
         return Ok(Attempt::Mismatch(welcome));
     }
-    Ok(Attempt::Connected(Client { stream, next_id: 1, welcome }))
+    Ok(Attempt::Connected(Client {
+        stream,
+        next_id: 1,
+        welcome,
+    }))
 }
 
 /// Connects to the daemon of `paths`, starting or replacing it as `policy`
@@ -100,9 +119,14 @@ pub fn connect_or_spawn(paths: &Paths, policy: ConnectPolicy) -> Result<Client> 
         Attempt::NoDaemon(_) => {}
     }
     if !policy.autostart {
-        return Err(ArwError::AutostartDisabled { socket: paths.socket() }.into());
+        return Err(ArwError::AutostartDisabled {
+            socket: paths.socket(),
+        }
+        .into());
     }
-    paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
+    paths
+        .ensure_dirs()
+        .with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
     // One spawner at a time; the others find its daemon when they get the lock.
     let lock = File::create(paths.spawn_lock()).context("cannot create the spawn lock")?;
     lock.lock().context("cannot take the spawn lock")?;
@@ -183,9 +207,12 @@ pub fn wait_for_daemon_exit(paths: &Paths) -> Result<()> {
         .write(true)
         .open(paths.daemon_lock())
         .context("cannot open the daemon lock")?;
-    lock_with_deadline(file, DRAIN_WAIT)
-        .map(drop)
-        .map_err(|_| anyhow::anyhow!("the old daemon did not exit within {}s; see `arw daemon logs`", DRAIN_WAIT.as_secs()))
+    lock_with_deadline(file, DRAIN_WAIT).map(drop).map_err(|_| {
+        anyhow::anyhow!(
+            "the old daemon did not exit within {}s; see `arw daemon logs`",
+            DRAIN_WAIT.as_secs()
+        )
+    })
 }
 
 /// Takes an exclusive lock on `file`, giving up after `deadline`.
@@ -196,16 +223,25 @@ pub fn lock_with_deadline(file: File, deadline: Duration) -> std::io::Result<Fil
         let locked = file.lock().map(|()| file);
         let _ = tx.send(locked);
     });
-    rx.recv_timeout(deadline)
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "lock wait timed out")))
+    rx.recv_timeout(deadline).unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "lock wait timed out",
+        ))
+    })
 }
 
 impl Client {
     fn send(&mut self, request: Request) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = RequestFrame { id, env: crate::knobs::capture(), request };
-        protocol::write_frame(&mut self.stream, &frame).context("cannot send the request to the daemon")?;
+        let frame = RequestFrame {
+            id,
+            env: crate::knobs::capture(),
+            request,
+        };
+        protocol::write_frame(&mut self.stream, &frame)
+            .context("cannot send the request to the daemon")?;
         Ok(id)
     }
 
@@ -219,13 +255,22 @@ impl Client {
     }
 
     /// One request, one response; events in between go to `on_event`.
-    pub fn request_with_events(&mut self, request: Request, mut on_event: impl FnMut(Event)) -> Result<Response> {
+    pub fn request_with_events(
+        &mut self,
+        request: Request,
+        mut on_event: impl FnMut(Event),
+    ) -> Result<Response> {
         let id = self.send(request)?;
         loop {
             match self.read()? {
                 ServerFrame::Response { id: rid, result } if rid == id || rid == 0 => {
                     return result.map_err(|e| {
-                        ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }.into()
+                        ArwError::Remote {
+                            kind: e.kind,
+                            message: e.message,
+                            hint: e.hint,
+                        }
+                        .into()
                     })
                 }
                 ServerFrame::Event { event, .. } => on_event(event),
@@ -239,7 +284,11 @@ impl Client {
     }
 
     /// Opens an event stream; `on_event` returns false to stop.
-    pub fn stream(&mut self, request: Request, mut on_event: impl FnMut(Event) -> Result<bool>) -> Result<()> {
+    pub fn stream(
+        &mut self,
+        request: Request,
+        mut on_event: impl FnMut(Event) -> Result<bool>,
+    ) -> Result<()> {
         self.send(request)?;
         loop {
             match self.read()? {
@@ -249,7 +298,12 @@ impl Client {
                     }
                 }
                 ServerFrame::Response { result: Err(e), .. } => {
-                    return Err(ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }.into())
+                    return Err(ArwError::Remote {
+                        kind: e.kind,
+                        message: e.message,
+                        hint: e.hint,
+                    }
+                    .into())
                 }
                 ServerFrame::Response { result: Ok(_), .. } => return Ok(()),
             }

@@ -33,13 +33,21 @@ pub enum ArwError {
         "cannot reach the arw daemon at `{socket}`: {reason}; \
          check `arw daemon logs` (ARW_HOME=`{home}`)"
     )]
-    DaemonUnreachable { socket: PathBuf, home: PathBuf, reason: String },
+    DaemonUnreachable {
+        socket: PathBuf,
+        home: PathBuf,
+        reason: String,
+    },
 
     #[error(
         "the socket path `{path}` is {len} bytes, longer than the {max} this OS allows; \
          set `ARW_HOME` to a shorter directory"
     )]
-    SocketPathTooLong { path: PathBuf, len: usize, max: usize },
+    SocketPathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
 
     #[error(
         "the running daemon is a different build (daemon {daemon_build}, protocol {daemon_protocol}; \
@@ -58,7 +66,11 @@ pub enum ArwError {
 
     /// An error the daemon reported for a request.
     #[error("{message}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
-    Remote { kind: crate::protocol::ErrorKind, message: String, hint: Option<String> },
+    Remote {
+        kind: crate::protocol::ErrorKind,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl ArwError {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod commands;
 pub mod daemon;
 pub mod error;
+pub mod gguf;
 pub mod knobs;
 pub mod matrix;
 pub mod paths;

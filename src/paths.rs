@@ -65,7 +65,12 @@ impl Paths {
 
     /// Creates every directory arw writes to, each `0700`.
     pub fn ensure_dirs(&self) -> io::Result<()> {
-        for dir in [self.home.clone(), self.logs_dir(), self.runtime_logs_dir(), self.cache_dir()] {
+        for dir in [
+            self.home.clone(),
+            self.logs_dir(),
+            self.runtime_logs_dir(),
+            self.cache_dir(),
+        ] {
             create_private_dir(&dir)?;
         }
         // The socket's directory is what keeps other users out, so it is
@@ -104,5 +109,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }

@@ -65,9 +65,9 @@ pub struct StubArgs {
     /// Delay every response except /health by this many milliseconds
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub slow_ms: u64,
-    /// Once ready, never answer /health (a wedged runtime)
-    #[arg(long)]
-    pub hang_health: bool,
+    /// Once ready, answer /health N times, then never again (a wedged runtime)
+    #[arg(long, value_name = "N")]
+    pub hang_health_after: Option<u64>,
     /// Enable POST /describe and report vision support
     #[arg(long)]
     pub vision: bool,
@@ -156,6 +156,7 @@ struct Stub {
     ready: AtomicBool,
     start_unix: u64,
     requests: AtomicU64,
+    health_ok: AtomicU64,
     processing: AtomicU64,
     totals: Mutex<Totals>,
     shutdown: watch::Receiver<bool>,
@@ -183,6 +184,7 @@ where
         ready: AtomicBool::new(false),
         start_unix: unix_now(),
         requests: AtomicU64::new(0),
+        health_ok: AtomicU64::new(0),
         processing: AtomicU64::new(0),
         totals: Mutex::new(Totals::default()),
         shutdown: rx.clone(),
@@ -293,7 +295,8 @@ async fn health(State(s): State<Arc<Stub>>) -> Response {
     if !s.ready.load(SeqCst) {
         return loading().into_response();
     }
-    if s.args.hang_health {
+    let answered = s.health_ok.fetch_add(1, SeqCst);
+    if s.args.hang_health_after.is_some_and(|n| answered >= n) {
         // Wedged until shutdown only, so our own wedge can't stall a graceful stop.
         let _ = s.shutdown.clone().wait_for(|d| *d).await;
         return error(503, "Server is shutting down", "unavailable_error").into_response();
@@ -931,7 +934,7 @@ mod tests {
     #[tokio::test]
     async fn no_describe_without_vision_and_a_hung_health_does_not_block_shutdown() {
         let stub = Running::start(StubArgs {
-            hang_health: true,
+            hang_health_after: Some(0),
             ..Default::default()
         })
         .await;

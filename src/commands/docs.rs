@@ -25,7 +25,8 @@ pub fn man(dir: Option<PathBuf>) -> Result<Exit> {
     match dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)?;
-            clap_mangen::generate_to(cmd, &dir).with_context(|| format!("cannot write man pages into `{}`", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("cannot write man pages into `{}`", dir.display()))?;
             eprintln!("wrote man pages into {}", dir.display());
         }
         None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,

@@ -17,12 +17,17 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<Exit> {
     };
     let report = match client.request(Request::Restore(req)) {
         Ok(Response::Restore(r)) => r,
-        Ok(_) => bail!("the daemon answered `restore` with something else; run `arw daemon restart`"),
+        Ok(_) => {
+            bail!("the daemon answered `restore` with something else; run `arw daemon restart`")
+        }
         Err(e) => {
             // With --json, scripts still get a document for the exhausted case.
             if args.json {
-                if let Some(ArwError::Remote { kind: ErrorKind::BudgetExhausted, message, hint }) =
-                    e.downcast_ref::<ArwError>()
+                if let Some(ArwError::Remote {
+                    kind: ErrorKind::BudgetExhausted,
+                    message,
+                    hint,
+                }) = e.downcast_ref::<ArwError>()
                 {
                     render::print_json(&serde_json::json!({
                         "id": args.id, "outcome": "exhausted", "message": message, "hint": hint,

@@ -31,8 +31,13 @@ pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Pr
             503 => Probe::Loading,
             other => Probe::Failed(format!("health answered HTTP {other}")),
         },
-        Err(e) if e.is_timeout() => Probe::Failed(format!("health probe timed out after {} ms", timeout.as_millis())),
-        Err(e) if e.is_connect() => Probe::Failed("health endpoint refused the connection".to_string()),
+        Err(e) if e.is_timeout() => Probe::Failed(format!(
+            "health probe timed out after {} ms",
+            timeout.as_millis()
+        )),
+        Err(e) if e.is_connect() => {
+            Probe::Failed("health endpoint refused the connection".to_string())
+        }
         Err(e) => Probe::Failed(format!("health probe failed: {e}")),
     }
 }

@@ -33,15 +33,43 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Messages to the supervisor actor.
 pub enum Msg {
     Snapshot(oneshot::Sender<SupervisorView>),
-    Restore { req: RestoreRequest, knobs: Knobs, reply: oneshot::Sender<Result<RestoreTicket, ErrorBody>> },
-    Reload { registry: Registry, reply: oneshot::Sender<ReloadReport> },
-    Shutdown { reply: oneshot::Sender<()> },
-    Exited { id: String, generation: u64, status: std::io::Result<std::process::ExitStatus> },
-    Health { id: String, generation: u64, probe: Probe },
-    StartupDeadline { id: String, generation: u64 },
-    RestartDue { id: String, generation: u64 },
-    WindowReset { id: String },
-    KillDeadline { id: String, generation: u64 },
+    Restore {
+        req: RestoreRequest,
+        knobs: Knobs,
+        reply: oneshot::Sender<Result<RestoreTicket, ErrorBody>>,
+    },
+    Reload {
+        registry: Registry,
+        reply: oneshot::Sender<ReloadReport>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+    Exited {
+        id: String,
+        generation: u64,
+        status: std::io::Result<std::process::ExitStatus>,
+    },
+    Health {
+        id: String,
+        generation: u64,
+        probe: Probe,
+    },
+    StartupDeadline {
+        id: String,
+        generation: u64,
+    },
+    RestartDue {
+        id: String,
+        generation: u64,
+    },
+    WindowReset {
+        id: String,
+    },
+    KillDeadline {
+        id: String,
+        generation: u64,
+    },
 }
 
 /// What the supervisor decided about a restore request.
@@ -66,10 +94,16 @@ impl Handle {
         self.tx.send(Msg::Snapshot(reply)).ok()?;
         rx.await.ok()
     }
-    pub async fn restore(&self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
+    pub async fn restore(
+        &self,
+        req: RestoreRequest,
+        knobs: Knobs,
+    ) -> Result<RestoreTicket, ErrorBody> {
         let (reply, rx) = oneshot::channel();
         let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
-        self.tx.send(Msg::Restore { req, knobs, reply }).map_err(|_| gone())?;
+        self.tx
+            .send(Msg::Restore { req, knobs, reply })
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
     pub async fn reload(&self, registry: Registry) -> Option<ReloadReport> {
@@ -162,7 +196,11 @@ impl Runtime {
     fn new(spec: RuntimeSpec) -> Runtime {
         Runtime {
             budget: Budget::new(spec.restart.clone()),
-            state: if spec.auto_start { State::Unknown } else { State::Offline },
+            state: if spec.auto_start {
+                State::Unknown
+            } else {
+                State::Offline
+            },
             reason: (!spec.auto_start).then(|| "not started (auto_start = false)".to_string()),
             spec,
             generation: 0,
@@ -189,11 +227,15 @@ impl Runtime {
             modalities: self.spec.modalities.clone(),
             endpoint: self.endpoint.clone(),
             pid: self.running.as_ref().map(|r| r.pid),
-            started_at: self.running.as_ref().map(|r| crate::time::rfc3339(r.started_at)),
-            uptime_secs: self
+            started_at: self
                 .running
                 .as_ref()
-                .map(|r| now.duration_since(r.started_at).unwrap_or_default().as_secs_f64()),
+                .map(|r| crate::time::rfc3339(r.started_at)),
+            uptime_secs: self.running.as_ref().map(|r| {
+                now.duration_since(r.started_at)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            }),
             generation: self.generation,
             auto_start: self.spec.auto_start,
             last_exit: self.last_exit.clone(),
@@ -210,8 +252,12 @@ pub fn log_path(logs_dir: &std::path::Path, id: &str) -> PathBuf {
 
 impl Supervisor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let auto: Vec<String> =
-            self.runtimes.iter().filter(|r| r.spec.auto_start).map(|r| r.spec.id.clone()).collect();
+        let auto: Vec<String> = self
+            .runtimes
+            .iter()
+            .filter(|r| r.spec.auto_start)
+            .map(|r| r.spec.id.clone())
+            .collect();
         for id in auto {
             self.start(&id, Knobs::daemon());
         }
@@ -235,7 +281,12 @@ impl Supervisor {
         SupervisorView {
             generated_at: crate::time::rfc3339(now),
             registry_origin: self.origin.clone(),
-            runtimes: self.runtimes.iter().filter(|r| !r.retired).map(|r| r.view(now, &self.logs_dir)).collect(),
+            runtimes: self
+                .runtimes
+                .iter()
+                .filter(|r| !r.retired)
+                .map(|r| r.view(now, &self.logs_dir))
+                .collect(),
         }
     }
 
@@ -274,21 +325,37 @@ impl Supervisor {
                 }
                 true
             }
-            Msg::Exited { id, generation, status } => self.on_exit(&id, generation, status),
-            Msg::Health { id, generation, probe } => self.on_health(&id, generation, probe),
+            Msg::Exited {
+                id,
+                generation,
+                status,
+            } => self.on_exit(&id, generation, status),
+            Msg::Health {
+                id,
+                generation,
+                probe,
+            } => self.on_health(&id, generation, probe),
             Msg::StartupDeadline { id, generation } => {
-                let Some(rt) = self.find(&id) else { return false };
+                let Some(rt) = self.find(&id) else {
+                    return false;
+                };
                 if rt.generation != generation || rt.running.as_ref().is_none_or(|r| r.ready_seen) {
                     return false;
                 }
-                rt.reason = Some(format!("not ready after {} ms; stopping it", rt.spec.startup_timeout_ms));
+                rt.reason = Some(format!(
+                    "not ready after {} ms; stopping it",
+                    rt.spec.startup_timeout_ms
+                ));
                 self.stop(&id, ExitCause::StartupTimeout);
                 true
             }
             Msg::RestartDue { id, generation } => {
                 let shutting_down = self.shutdown_reply.is_some();
-                let Some(rt) = self.find(&id) else { return false };
-                if rt.restart_scheduled != Some(generation) || rt.running.is_some() || shutting_down {
+                let Some(rt) = self.find(&id) else {
+                    return false;
+                };
+                if rt.restart_scheduled != Some(generation) || rt.running.is_some() || shutting_down
+                {
                     return false;
                 }
                 rt.restart_scheduled = None;
@@ -333,8 +400,11 @@ impl Supervisor {
             },
             None => None,
         };
-        let expanded: Result<Vec<String>, String> =
-            spec.args.iter().map(|a| process::expand(a, port, &knobs)).collect();
+        let expanded: Result<Vec<String>, String> = spec
+            .args
+            .iter()
+            .map(|a| process::expand(a, port, &knobs))
+            .collect();
         let command = process::expand(&spec.command, port, &knobs);
         let (command, args) = match (command, expanded) {
             (Ok(c), Ok(a)) => (c, a),
@@ -369,7 +439,15 @@ impl Supervisor {
             (None, Adapter::Process) => None,
             (None, _) => None,
         };
-        tokio::spawn(watch_process(Watch { id: id.to_string(), generation, child: started.child, tx, http, url, spec }));
+        tokio::spawn(watch_process(Watch {
+            id: id.to_string(),
+            generation,
+            child: started.child,
+            tx,
+            http,
+            url,
+            spec,
+        }));
     }
 
     /// Asks a running process to stop; its exit is recorded with `cause`.
@@ -390,15 +468,24 @@ impl Supervisor {
         }
     }
 
-    fn on_exit(&mut self, id: &str, generation: u64, status: std::io::Result<std::process::ExitStatus>) -> bool {
+    fn on_exit(
+        &mut self,
+        id: &str,
+        generation: u64,
+        status: std::io::Result<std::process::ExitStatus>,
+    ) -> bool {
         let logs_dir = self.logs_dir.clone();
         let shutting_down = self.shutdown_reply.is_some();
         let tx = self.tx.clone();
-        let Some(rt) = self.find(id) else { return false };
+        let Some(rt) = self.find(id) else {
+            return false;
+        };
         if rt.generation != generation {
             return false;
         }
-        let Some(run) = rt.running.take() else { return false };
+        let Some(run) = rt.running.take() else {
+            return false;
+        };
         // Whatever the leader did, nothing of its group may outlive it.
         let _ = crate::sys::kill_group(run.pid, libc::SIGKILL);
         let tail = process::log_tail(&log_path(&logs_dir, id), run.log_offset);
@@ -445,7 +532,10 @@ impl Supervisor {
         } else {
             rt.state = State::Error;
             if rt.spec.restart.max_restarts == 0 {
-                rt.reason = Some(format!("{}; automatic restarts are off (max_restarts = 0)", record.detail));
+                rt.reason = Some(format!(
+                    "{}; automatic restarts are off (max_restarts = 0)",
+                    record.detail
+                ));
             } else {
                 rt.reason = Some("restart budget exhausted".to_string());
                 if let Some(reset) = rt.budget.reset_at(now) {
@@ -462,12 +552,16 @@ impl Supervisor {
     }
 
     fn on_health(&mut self, id: &str, generation: u64, probe: Probe) -> bool {
-        let Some(rt) = self.find(id) else { return false };
+        let Some(rt) = self.find(id) else {
+            return false;
+        };
         if rt.generation != generation {
             return false;
         }
         let threshold = rt.spec.health.failure_threshold;
-        let Some(run) = rt.running.as_mut() else { return false };
+        let Some(run) = rt.running.as_mut() else {
+            return false;
+        };
         if run.planned.is_some() {
             return false;
         }
@@ -493,7 +587,10 @@ impl Supervisor {
                 };
                 run.failures += 1;
                 rt.state = State::Degraded;
-                rt.reason = Some(format!("{why} ({} of {threshold} failed probes)", run.failures));
+                rt.reason = Some(format!(
+                    "{why} ({} of {threshold} failed probes)",
+                    run.failures
+                ));
                 if run.failures >= threshold {
                     self.stop(id, ExitCause::HealthTimeout);
                 }
@@ -505,7 +602,9 @@ impl Supervisor {
 
     fn on_window_reset(&mut self, id: &str) -> bool {
         let shutting_down = self.shutdown_reply.is_some();
-        let Some(rt) = self.find(id) else { return false };
+        let Some(rt) = self.find(id) else {
+            return false;
+        };
         let now = SystemTime::now();
         let waiting = rt.state == State::Error
             && rt.running.is_none()
@@ -522,14 +621,26 @@ impl Supervisor {
     }
 
     fn restore(&mut self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
-        let known: Vec<String> = self.runtimes.iter().filter(|r| !r.retired).map(|r| r.spec.id.clone()).collect();
-        let Some(rt) = self.runtimes.iter_mut().find(|r| r.spec.id == req.id && !r.retired) else {
-            return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id))
-                .with_hint(if known.is_empty() {
-                    "no runtimes are registered; add one to runtimes.toml".to_string()
-                } else {
-                    format!("known ids: {}", known.join(", "))
-                }));
+        let known: Vec<String> = self
+            .runtimes
+            .iter()
+            .filter(|r| !r.retired)
+            .map(|r| r.spec.id.clone())
+            .collect();
+        let Some(rt) = self
+            .runtimes
+            .iter_mut()
+            .find(|r| r.spec.id == req.id && !r.retired)
+        else {
+            return Err(ErrorBody::new(
+                ErrorKind::UnknownRuntime,
+                format!("no runtime with id `{}`", req.id),
+            )
+            .with_hint(if known.is_empty() {
+                "no runtimes are registered; add one to runtimes.toml".to_string()
+            } else {
+                format!("known ids: {}", known.join(", "))
+            }));
         };
         let now = SystemTime::now();
         // The very first start of a runtime is not a restart.
@@ -539,7 +650,13 @@ impl Supervisor {
             let when = rt
                 .budget
                 .reset_at(now)
-                .map(|at| format!("; the window resets at {} ({})", crate::time::rfc3339(at), crate::time::relative(at, now)))
+                .map(|at| {
+                    format!(
+                        "; the window resets at {} ({})",
+                        crate::time::rfc3339(at),
+                        crate::time::relative(at, now)
+                    )
+                })
                 .unwrap_or_default();
             return Err(ErrorBody::new(
                 ErrorKind::BudgetExhausted,
@@ -551,7 +668,11 @@ impl Supervisor {
             .with_hint("wait for the window to reset, or pass `--force` to restore anyway"));
         }
         if req.dry_run {
-            return Ok(RestoreTicket { generation: rt.generation, budget: rt.budget.view(now), state: rt.state });
+            return Ok(RestoreTicket {
+                generation: rt.generation,
+                budget: rt.budget.view(now),
+                state: rt.state,
+            });
         }
         if counts {
             rt.budget.record(now, RestartKind::Manual);
@@ -569,13 +690,24 @@ impl Supervisor {
         } else {
             self.start(&req.id, knobs);
         }
-        let state = self.find(&req.id).map(|r| r.state).unwrap_or(State::Unknown);
-        Ok(RestoreTicket { generation, budget, state })
+        let state = self
+            .find(&req.id)
+            .map(|r| r.state)
+            .unwrap_or(State::Unknown);
+        Ok(RestoreTicket {
+            generation,
+            budget,
+            state,
+        })
     }
 
     fn reload(&mut self, registry: Registry) -> ReloadReport {
-        let mut report =
-            ReloadReport { origin: registry.origin.clone(), added: vec![], removed: vec![], changed: vec![] };
+        let mut report = ReloadReport {
+            origin: registry.origin.clone(),
+            added: vec![],
+            removed: vec![],
+            changed: vec![],
+        };
         self.origin = registry.origin;
         let new_ids: Vec<String> = registry.runtimes.iter().map(|s| s.id.clone()).collect();
         let gone: Vec<String> = self
@@ -622,7 +754,12 @@ impl Supervisor {
             }
         }
         // Keep the manifest's order in every view.
-        self.runtimes.sort_by_key(|r| order.iter().position(|id| *id == r.spec.id).unwrap_or(usize::MAX));
+        self.runtimes.sort_by_key(|r| {
+            order
+                .iter()
+                .position(|id| *id == r.spec.id)
+                .unwrap_or(usize::MAX)
+        });
         report
     }
 }
@@ -655,7 +792,11 @@ async fn watch_process(mut w: Watch) {
     let mut deadline_sent = false;
     if w.url.is_none() {
         // Nothing to probe: a process adapter is ready once it runs.
-        let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
+        let _ = w.tx.send(Msg::Health {
+            id: w.id.clone(),
+            generation: w.generation,
+            probe: Probe::Ready,
+        });
         ready = true;
     }
     loop {

@@ -18,8 +18,14 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 6] =
-        [State::Ready, State::Starting, State::Degraded, State::Error, State::Offline, State::Unknown];
+    pub const ALL: [State; 6] = [
+        State::Ready,
+        State::Starting,
+        State::Degraded,
+        State::Error,
+        State::Offline,
+        State::Unknown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -4,8 +4,17 @@ use crate::daemon::Ctx;
 use crate::protocol::{DaemonInfo, ErrorBody, ErrorKind, Response};
 
 pub async fn info(ctx: &Ctx) -> Result<Response, ErrorBody> {
-    let runtimes = ctx.supervisor.snapshot().await.map(|v| v.runtimes.len()).unwrap_or(0);
-    let settings = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let runtimes = ctx
+        .supervisor
+        .snapshot()
+        .await
+        .map(|v| v.runtimes.len())
+        .unwrap_or(0);
+    let settings = ctx
+        .settings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     Ok(Response::DaemonInfo(DaemonInfo {
         pid: std::process::id(),
         build_id: ctx.build_id.clone(),

@@ -3,7 +3,7 @@
 
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
-use crate::protocol::{ErrorBody, ErrorKind, RestoreReport, RestoreRequest, Response};
+use crate::protocol::{ErrorBody, ErrorKind, Response, RestoreReport, RestoreRequest};
 use crate::supervisor::view::State;
 use std::time::{Duration, Instant};
 
@@ -34,17 +34,28 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
     loop {
         let (state, generation, reason, budget) = {
             let view = views.borrow_and_update();
-            let rt = view
-                .runtime(&id)
-                .ok_or_else(|| ErrorBody::new(ErrorKind::Internal, format!("`{id}` disappeared during the restore")))?;
-            (rt.state, rt.generation, rt.reason.clone(), rt.restart_budget.clone())
+            let rt = view.runtime(&id).ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorKind::Internal,
+                    format!("`{id}` disappeared during the restore"),
+                )
+            })?;
+            (
+                rt.state,
+                rt.generation,
+                rt.reason.clone(),
+                rt.restart_budget.clone(),
+            )
         };
         let ours = generation >= ticket.generation;
         let done = match state {
             State::Ready if ours => Some(("ready", format!("`{id}` is ready"))),
             State::Error if ours => Some((
                 "failed",
-                format!("`{id}` failed to come back: {}", reason.clone().unwrap_or_else(|| "error".into())),
+                format!(
+                    "`{id}` failed to come back: {}",
+                    reason.clone().unwrap_or_else(|| "error".into())
+                ),
             )),
             _ => None,
         };
@@ -62,7 +73,12 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
         }
         match tokio::time::timeout_at(deadline, views.changed()).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(ErrorBody::new(ErrorKind::Internal, "the supervisor stopped during the restore")),
+            Ok(Err(_)) => {
+                return Err(ErrorBody::new(
+                    ErrorKind::Internal,
+                    "the supervisor stopped during the restore",
+                ))
+            }
             Err(_) => {
                 return Ok(Response::Restore(RestoreReport {
                     id: id.clone(),

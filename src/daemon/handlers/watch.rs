@@ -15,9 +15,14 @@ where
 {
     let knobs = Knobs::new(env);
     let mut events = ctx.events.subscribe();
-    let Some(view) = ctx.supervisor.snapshot().await else { return };
+    let Some(view) = ctx.supervisor.snapshot().await else {
+        return;
+    };
     let first = Event::RuntimeUpdated(ctx.status_report(view, &knobs));
-    if protocol::write_frame_async(tx, &ServerFrame::Event { id, event: first }).await.is_err() {
+    if protocol::write_frame_async(tx, &ServerFrame::Event { id, event: first })
+        .await
+        .is_err()
+    {
         return;
     }
     let mut probe = [0u8; 1];

@@ -1,0 +1,26 @@
+# arw task runner: `just --list` shows the recipes.
+
+arw := "target/debug/arw"
+
+# Run the whole test suite (what CI runs).
+test:
+    cargo test --no-fail-fast
+
+# Build, then regenerate completions/ and man/ from the CLI definition.
+docs:
+    cargo build
+    for shell in bash zsh fish; do {{arw}} completions $shell --dir completions; done
+    rm -f man/*.1
+    {{arw}} man --dir man
+
+# Show the runtime status table (starts the daemon if needed).
+runtime-status *ARGS:
+    cargo run --quiet -- runtime status {{ARGS}}
+
+# Run the benchmarks in bench/ and print ratios.
+bench:
+    bench/run
+
+# Everything CI checks.
+ci:
+    bash .ci/run
