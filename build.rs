@@ -32,8 +32,5 @@ fn main() {
         bytes.hash(&mut hasher);
     }
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
-    println!(
-        "cargo:rustc-env=ARW_BUILD_ID={version}-{:016x}",
-        hasher.finish()
-    );
+    println!("cargo:rustc-env=ARW_BUILD_ID={version}-{:016x}", hasher.finish());
 }

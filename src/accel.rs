@@ -42,11 +42,7 @@ pub struct GpuInventory {
 
 impl GpuInventory {
     pub fn none(note: impl Into<String>) -> GpuInventory {
-        GpuInventory {
-            source: GpuSource::None,
-            devices: Vec::new(),
-            note: Some(note.into()),
-        }
+        GpuInventory { source: GpuSource::None, devices: Vec::new(), note: Some(note.into()) }
     }
 
     /// The one device `LLAMA_GPU_SIMULATE=1` presents; named so nobody
@@ -102,14 +98,8 @@ pub fn probe_nvml() -> GpuInventory {
             })
         })
         .collect::<Vec<_>>();
-    let note = devices
-        .is_empty()
-        .then(|| "NVML found no devices".to_string());
-    GpuInventory {
-        source: GpuSource::Nvml,
-        devices,
-        note,
-    }
+    let note = devices.is_empty().then(|| "NVML found no devices".to_string());
+    GpuInventory { source: GpuSource::Nvml, devices, note }
 }
 
 /// The latest sample, shared with the status path.
@@ -121,22 +111,18 @@ pub struct Sampler {
 impl Sampler {
     /// Starts the background thread; the first sample arrives shortly after.
     pub fn start() -> Sampler {
-        let latest = Arc::new(Mutex::new(GpuInventory::none(
-            "GPU inventory not sampled yet",
-        )));
+        let latest = Arc::new(Mutex::new(GpuInventory::none("GPU inventory not sampled yet")));
         let shared = latest.clone();
-        let spawned = std::thread::Builder::new()
-            .name("arw-nvml".into())
-            .spawn(move || loop {
-                let inv = probe_nvml();
-                let no_driver = inv.source == GpuSource::None;
-                *shared.lock().unwrap_or_else(|p| p.into_inner()) = inv;
-                // Without a driver there is nothing to watch; do not wake up again.
-                if no_driver {
-                    return;
-                }
-                std::thread::sleep(SAMPLE_EVERY);
-            });
+        let spawned = std::thread::Builder::new().name("arw-nvml".into()).spawn(move || loop {
+            let inv = probe_nvml();
+            let no_driver = inv.source == GpuSource::None;
+            *shared.lock().unwrap_or_else(|p| p.into_inner()) = inv;
+            // Without a driver there is nothing to watch; do not wake up again.
+            if no_driver {
+                return;
+            }
+            std::thread::sleep(SAMPLE_EVERY);
+        });
         if let Err(e) = spawned {
             *latest.lock().unwrap_or_else(|p| p.into_inner()) =
                 GpuInventory::none(format!("could not start the GPU sampler: {e}"));
@@ -145,9 +131,6 @@ impl Sampler {
     }
 
     pub fn latest(&self) -> GpuInventory {
-        self.latest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -31,17 +31,9 @@ pub struct ConnectPolicy {
 impl ConnectPolicy {
     pub fn from_env(no_restart_daemon: bool) -> ConnectPolicy {
         let no_autostart = std::env::var("ARW_NO_AUTOSTART")
-            .map(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "1" | "true" | "yes" | "on"
-                )
-            })
+            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
             .unwrap_or(false);
-        ConnectPolicy {
-            autostart: !no_autostart,
-            replace_mismatched: !no_restart_daemon,
-        }
+        ConnectPolicy { autostart: !no_autostart, replace_mismatched: !no_restart_daemon }
     }
 }
 
@@ -64,16 +56,9 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
     let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
     let mut stream = match Stream::connect(name) {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), IoKind::NotFound | IoKind::ConnectionRefused) => {
-            return Ok(Attempt::NoDaemon(e))
-        }
+        Err(e) if matches!(e.kind(), IoKind::NotFound | IoKind::ConnectionRefused) => return Ok(Attempt::NoDaemon(e)),
         Err(e) => {
-            return Err(ArwError::DaemonUnreachable {
-                socket,
-                home: paths.home.clone(),
-                reason: e.to_string(),
-            }
-            .into())
+            return Err(ArwError::DaemonUnreachable { socket, home: paths.home.clone(), reason: e.to_string() }.into())
         }
     };
     protocol::write_frame(&mut stream, &Hello::current()).context("cannot send the handshake")?;
@@ -81,10 +66,7 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
         Ok(w) => w,
         // A daemon that is shutting down closes without a welcome.
         Err(protocol::FrameError::Closed) => {
-            return Ok(Attempt::NoDaemon(std::io::Error::new(
-                IoKind::ConnectionAborted,
-                "daemon is shutting down",
-            )))
+            return Ok(Attempt::NoDaemon(std::io::Error::new(IoKind::ConnectionAborted, "daemon is shutting down")))
         }
         Err(e) => {
             return Err(ArwError::DaemonUnreachable {
@@ -98,11 +80,7 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
     if !welcome.matches_this_build() {
         return Ok(Attempt::Mismatch(welcome));
     }
-    Ok(Attempt::Connected(Client {
-        stream,
-        next_id: 1,
-        welcome,
-    }))
+    Ok(Attempt::Connected(Client { stream, next_id: 1, welcome }))
 }
 
 /// Connects to the daemon of `paths`, starting or replacing it as `policy`
@@ -119,14 +97,9 @@ pub fn connect_or_spawn(paths: &Paths, policy: ConnectPolicy) -> Result<Client> 
         Attempt::NoDaemon(_) => {}
     }
     if !policy.autostart {
-        return Err(ArwError::AutostartDisabled {
-            socket: paths.socket(),
-        }
-        .into());
+        return Err(ArwError::AutostartDisabled { socket: paths.socket() }.into());
     }
-    paths
-        .ensure_dirs()
-        .with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
+    paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
     // One spawner at a time; the others find its daemon when they get the lock.
     let lock = File::create(paths.spawn_lock()).context("cannot create the spawn lock")?;
     lock.lock().context("cannot take the spawn lock")?;
@@ -184,12 +157,7 @@ fn mismatch_error(w: &Welcome) -> ArwError {
 /// Asks the daemon to drain and exit (SIGTERM works across versions), then
 /// waits for it to release its lock.
 pub fn replace_daemon(paths: &Paths, w: &Welcome) -> Result<()> {
-    eprintln!(
-        "arw: replacing daemon {} (build {}) with this build ({})",
-        w.pid,
-        w.build_id,
-        protocol::BUILD_ID
-    );
+    eprintln!("arw: replacing daemon {} (build {}) with this build ({})", w.pid, w.build_id, protocol::BUILD_ID);
     stop_pid_and_wait(paths, w.pid)
 }
 
@@ -208,10 +176,7 @@ pub fn wait_for_daemon_exit(paths: &Paths) -> Result<()> {
         .open(paths.daemon_lock())
         .context("cannot open the daemon lock")?;
     lock_with_deadline(file, DRAIN_WAIT).map(drop).map_err(|_| {
-        anyhow::anyhow!(
-            "the old daemon did not exit within {}s; see `arw daemon logs`",
-            DRAIN_WAIT.as_secs()
-        )
+        anyhow::anyhow!("the old daemon did not exit within {}s; see `arw daemon logs`", DRAIN_WAIT.as_secs())
     })
 }
 
@@ -223,25 +188,16 @@ pub fn lock_with_deadline(file: File, deadline: Duration) -> std::io::Result<Fil
         let locked = file.lock().map(|()| file);
         let _ = tx.send(locked);
     });
-    rx.recv_timeout(deadline).unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "lock wait timed out",
-        ))
-    })
+    rx.recv_timeout(deadline)
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "lock wait timed out")))
 }
 
 impl Client {
     fn send(&mut self, request: Request) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = RequestFrame {
-            id,
-            env: crate::knobs::capture(),
-            request,
-        };
-        protocol::write_frame(&mut self.stream, &frame)
-            .context("cannot send the request to the daemon")?;
+        let frame = RequestFrame { id, env: crate::knobs::capture(), request };
+        protocol::write_frame(&mut self.stream, &frame).context("cannot send the request to the daemon")?;
         Ok(id)
     }
 
@@ -255,23 +211,13 @@ impl Client {
     }
 
     /// One request, one response; events in between go to `on_event`.
-    pub fn request_with_events(
-        &mut self,
-        request: Request,
-        mut on_event: impl FnMut(Event),
-    ) -> Result<Response> {
+    pub fn request_with_events(&mut self, request: Request, mut on_event: impl FnMut(Event)) -> Result<Response> {
         let id = self.send(request)?;
         loop {
             match self.read()? {
                 ServerFrame::Response { id: rid, result } if rid == id || rid == 0 => {
-                    return result.map_err(|e| {
-                        ArwError::Remote {
-                            kind: e.kind,
-                            message: e.message,
-                            hint: e.hint,
-                        }
-                        .into()
-                    })
+                    return result
+                        .map_err(|e| ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }.into())
                 }
                 ServerFrame::Event { event, .. } => on_event(event),
                 ServerFrame::Response { .. } => continue,
@@ -284,11 +230,7 @@ impl Client {
     }
 
     /// Opens an event stream; `on_event` returns false to stop.
-    pub fn stream(
-        &mut self,
-        request: Request,
-        mut on_event: impl FnMut(Event) -> Result<bool>,
-    ) -> Result<()> {
+    pub fn stream(&mut self, request: Request, mut on_event: impl FnMut(Event) -> Result<bool>) -> Result<()> {
         self.send(request)?;
         loop {
             match self.read()? {
@@ -298,12 +240,7 @@ impl Client {
                     }
                 }
                 ServerFrame::Response { result: Err(e), .. } => {
-                    return Err(ArwError::Remote {
-                        kind: e.kind,
-                        message: e.message,
-                        hint: e.hint,
-                    }
-                    .into())
+                    return Err(ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }.into())
                 }
                 ServerFrame::Response { result: Ok(_), .. } => return Ok(()),
             }

@@ -33,44 +33,27 @@ pub enum ArwError {
         "cannot reach the arw daemon at `{socket}`: {reason}; \
          check `arw daemon logs` (ARW_HOME=`{home}`)"
     )]
-    DaemonUnreachable {
-        socket: PathBuf,
-        home: PathBuf,
-        reason: String,
-    },
+    DaemonUnreachable { socket: PathBuf, home: PathBuf, reason: String },
 
     #[error(
         "the socket path `{path}` is {len} bytes, longer than the {max} this OS allows; \
          set `ARW_HOME` to a shorter directory"
     )]
-    SocketPathTooLong {
-        path: PathBuf,
-        len: usize,
-        max: usize,
-    },
+    SocketPathTooLong { path: PathBuf, len: usize, max: usize },
 
     #[error(
         "the running daemon is a different build (daemon {daemon_build}, protocol {daemon_protocol}; \
          this client {client_build}, protocol {client_protocol}) and `--no-restart-daemon` was given; \
          run `arw daemon restart` to replace it"
     )]
-    BuildMismatch {
-        daemon_build: String,
-        daemon_protocol: u32,
-        client_build: String,
-        client_protocol: u32,
-    },
+    BuildMismatch { daemon_build: String, daemon_protocol: u32, client_build: String, client_protocol: u32 },
 
     #[error("{message}")]
     BudgetExhausted { message: String },
 
     /// An error the daemon reported for a request.
     #[error("{message}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
-    Remote {
-        kind: crate::protocol::ErrorKind,
-        message: String,
-        hint: Option<String>,
-    },
+    Remote { kind: crate::protocol::ErrorKind, message: String, hint: Option<String> },
 }
 
 impl ArwError {
@@ -93,10 +76,7 @@ impl ArwError {
 
 /// The exit code for an error chain: the first `ArwError` in it decides.
 pub fn exit_code_of(err: &anyhow::Error) -> Exit {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<ArwError>())
-        .map(ArwError::exit)
-        .unwrap_or(Exit::Failure)
+    err.chain().find_map(|e| e.downcast_ref::<ArwError>()).map(ArwError::exit).unwrap_or(Exit::Failure)
 }
 
 /// Prints `arw: error: ...` and one `caused by:` line per cause.

@@ -130,15 +130,12 @@ pub enum GgufError {
     BadMagic { magic: [u8; 4] },
     #[error("unsupported GGUF version {version}")]
     UnsupportedVersion { version: u32 },
-    #[error("unsupported big-endian GGUF file (version field reads {raw:#010x}); only little-endian files are supported")]
+    #[error(
+        "unsupported big-endian GGUF file (version field reads {raw:#010x}); only little-endian files are supported"
+    )]
     BigEndian { raw: u32 },
     #[error("header claims {count} {what} at byte {offset}, more than the limit of {limit}")]
-    TooMany {
-        what: &'static str,
-        count: u64,
-        limit: u64,
-        offset: u64,
-    },
+    TooMany { what: &'static str, count: u64, limit: u64, offset: u64 },
     #[error("metadata string of {len} bytes at byte {offset} exceeds limit of {limit} bytes")]
     StringTooLong { len: u64, offset: u64, limit: u64 },
     #[error("metadata array of {len} elements at byte {offset} is larger than any file")]
@@ -147,79 +144,32 @@ pub enum GgufError {
     ArrayTooDeep { offset: u64, limit: u32 },
     #[error("unknown metadata value type {type_id} at byte {offset}")]
     BadValueType { type_id: u32, offset: u64 },
-    #[error(
-        "{what} of {len} bytes at byte {offset} runs past the end of the {file_size}-byte file"
-    )]
-    PastEndOfFile {
-        what: &'static str,
-        len: u64,
-        offset: u64,
-        file_size: u64,
-    },
+    #[error("{what} of {len} bytes at byte {offset} runs past the end of the {file_size}-byte file")]
+    PastEndOfFile { what: &'static str, len: u64, offset: u64, file_size: u64 },
     #[error("general.alignment at byte {offset} is {value}, not a power of two")]
     BadAlignment { value: u64, offset: u64 },
-    #[error(
-        "tensor {name:?} at byte {offset} has {n_dims} dimensions, more than the limit of {limit}"
-    )]
-    TooManyDims {
-        name: String,
-        n_dims: u32,
-        offset: u64,
-        limit: u32,
-    },
-    #[error(
-        "tensor {name:?} has a dimension of {value} at byte {offset}, beyond ggml's int64 range"
-    )]
-    BadDimension {
-        name: String,
-        value: u64,
-        offset: u64,
-    },
+    #[error("tensor {name:?} at byte {offset} has {n_dims} dimensions, more than the limit of {limit}")]
+    TooManyDims { name: String, n_dims: u32, offset: u64, limit: u32 },
+    #[error("tensor {name:?} has a dimension of {value} at byte {offset}, beyond ggml's int64 range")]
+    BadDimension { name: String, value: u64, offset: u64 },
     #[error("tensor {name:?} at byte {offset} has unknown or removed ggml type {type_id}")]
-    UnknownTensorType {
-        name: String,
-        type_id: u32,
-        offset: u64,
-    },
-    #[error("tensor {name:?} of type {type_name} has rows of {row} elements, not a multiple of its block size {block}")]
-    RowNotBlockMultiple {
-        name: String,
-        type_name: &'static str,
-        row: u64,
-        block: u64,
-    },
+    UnknownTensorType { name: String, type_id: u32, offset: u64 },
+    #[error(
+        "tensor {name:?} of type {type_name} has rows of {row} elements, not a multiple of its block size {block}"
+    )]
+    RowNotBlockMultiple { name: String, type_name: &'static str, row: u64, block: u64 },
     #[error("tensor {name:?} at byte {offset} is too large to address (shape {shape:?})")]
-    TensorTooLarge {
-        name: String,
-        offset: u64,
-        shape: Vec<u64>,
-    },
-    #[error("tensor {name:?} at byte {offset} has data offset {data_offset}, not a multiple of the alignment {alignment}")]
-    MisalignedTensor {
-        name: String,
-        offset: u64,
-        data_offset: u64,
-        alignment: u64,
-    },
+    TensorTooLarge { name: String, offset: u64, shape: Vec<u64> },
+    #[error(
+        "tensor {name:?} at byte {offset} has data offset {data_offset}, not a multiple of the alignment {alignment}"
+    )]
+    MisalignedTensor { name: String, offset: u64, data_offset: u64, alignment: u64 },
     #[error("tensor {name:?} data ends at byte {end}, past the end of the {file_size}-byte file")]
-    TensorDataPastEnd {
-        name: String,
-        end: u64,
-        file_size: u64,
-    },
+    TensorDataPastEnd { name: String, end: u64, file_size: u64 },
 }
 
 fn describe_magic(magic: &[u8; 4]) -> String {
-    let text: String = magic
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let text: String = magic.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '?' }).collect();
     format!("{:#010x} ({text:?})", u32::from_be_bytes(*magic))
 }
 
@@ -228,10 +178,7 @@ fn describe_magic(magic: &[u8; 4]) -> String {
 /// Knowing the file's size lets the reader reject lengths that run past its end
 /// without reading to the end first, and check that the tensor data fits.
 pub fn read_path(path: &Path) -> Result<GgufInfo, GgufError> {
-    let open_err = |source| GgufError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
+    let open_err = |source| GgufError::Open { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(open_err)?;
     let size = file.metadata().map_err(open_err)?.len();
     read_from(file, Some(size))
@@ -246,11 +193,7 @@ pub fn read_path(path: &Path) -> Result<GgufInfo, GgufError> {
 /// tensor data fits. If `reader` ends before the header does, the error is
 /// [`GgufError::Truncated`] with the offset where the input ran out.
 pub fn read_from<R: Read>(reader: R, file_size: Option<u64>) -> Result<GgufInfo, GgufError> {
-    let mut r = Reader {
-        inner: BufReader::with_capacity(READ_BUFFER_BYTES, reader),
-        pos: 0,
-        file_size,
-    };
+    let mut r = Reader { inner: BufReader::with_capacity(READ_BUFFER_BYTES, reader), pos: 0, file_size };
 
     let mut magic = [0u8; 4];
     r.fill(&mut magic)?;
@@ -272,22 +215,12 @@ pub fn read_from<R: Read>(reader: R, file_size: Option<u64>) -> Result<GgufInfo,
     let count_at = r.pos;
     let n_tensors = r.u64()?;
     if n_tensors > MAX_TENSORS {
-        return Err(GgufError::TooMany {
-            what: "tensors",
-            count: n_tensors,
-            limit: MAX_TENSORS,
-            offset: count_at,
-        });
+        return Err(GgufError::TooMany { what: "tensors", count: n_tensors, limit: MAX_TENSORS, offset: count_at });
     }
     let count_at = r.pos;
     let n_kv = r.u64()?;
     if n_kv > MAX_KV {
-        return Err(GgufError::TooMany {
-            what: "metadata entries",
-            count: n_kv,
-            limit: MAX_KV,
-            offset: count_at,
-        });
+        return Err(GgufError::TooMany { what: "metadata entries", count: n_kv, limit: MAX_KV, offset: count_at });
     }
 
     let mut meta = Metadata::default();
@@ -301,43 +234,24 @@ pub fn read_from<R: Read>(reader: R, file_size: Option<u64>) -> Result<GgufInfo,
     let mut data_end: Option<(u64, String)> = None;
     for _ in 0..n_tensors {
         let t = read_tensor_info(&mut r, alignment)?;
-        tensor_data_bytes = tensor_data_bytes
-            .checked_add(t.bytes)
-            .ok_or_else(|| t.too_large())?;
-        let end = t
-            .data_offset
-            .checked_add(t.bytes)
-            .ok_or_else(|| t.too_large())?;
+        tensor_data_bytes = tensor_data_bytes.checked_add(t.bytes).ok_or_else(|| t.too_large())?;
+        let end = t.data_offset.checked_add(t.bytes).ok_or_else(|| t.too_large())?;
         if data_end.as_ref().is_none_or(|(e, _)| end > *e) {
             data_end = Some((end, t.name));
         }
     }
 
     // gguf.cpp pads to the alignment only when there is tensor data to align.
-    let header_bytes = if n_tensors > 0 {
-        align_up(r.pos, alignment).ok_or(GgufError::Truncated { offset: r.pos })?
-    } else {
-        r.pos
-    };
+    let header_bytes =
+        if n_tensors > 0 { align_up(r.pos, alignment).ok_or(GgufError::Truncated { offset: r.pos })? } else { r.pos };
     if let (Some(file_size), Some((end, name))) = (file_size, data_end) {
         let end = header_bytes.saturating_add(end);
         if end > file_size {
-            return Err(GgufError::TensorDataPastEnd {
-                name,
-                end,
-                file_size,
-            });
+            return Err(GgufError::TensorDataPastEnd { name, end, file_size });
         }
     }
 
-    Ok(meta.into_info(
-        version,
-        n_tensors,
-        n_kv,
-        tensor_data_bytes,
-        header_bytes,
-        file_size,
-    ))
+    Ok(meta.into_info(version, n_tensors, n_kv, tensor_data_bytes, header_bytes, file_size))
 }
 
 fn align_up(value: u64, alignment: u64) -> Option<u64> {
@@ -353,10 +267,7 @@ struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     fn io_err(&self, source: io::Error) -> GgufError {
-        GgufError::Io {
-            offset: self.pos,
-            source,
-        }
+        GgufError::Io { offset: self.pos, source }
     }
 
     /// Fills `buf` completely. Unlike `read_exact`, it counts partial reads, so
@@ -406,12 +317,7 @@ impl<R: Read> Reader<R> {
     fn check_fits(&self, what: &'static str, len: u64, offset: u64) -> Result<(), GgufError> {
         match self.file_size {
             Some(file_size) if self.pos.checked_add(len).is_none_or(|end| end > file_size) => {
-                Err(GgufError::PastEndOfFile {
-                    what,
-                    len,
-                    offset,
-                    file_size,
-                })
+                Err(GgufError::PastEndOfFile { what, len, offset, file_size })
             }
             _ => Ok(()),
         }
@@ -441,11 +347,7 @@ impl<R: Read> Reader<R> {
         let offset = self.pos;
         let len = self.u64()?;
         if len > MAX_STRING_BYTES {
-            return Err(GgufError::StringTooLong {
-                len,
-                offset,
-                limit: MAX_STRING_BYTES,
-            });
+            return Err(GgufError::StringTooLong { len, offset, limit: MAX_STRING_BYTES });
         }
         self.check_fits("metadata string", len, offset)?;
         Ok(len)
@@ -457,8 +359,7 @@ impl<R: Read> Reader<R> {
         let mut buf = vec![0u8; len as usize];
         self.fill(&mut buf)?;
         // Names are only displayed; a stray invalid byte should not fail the read.
-        Ok(String::from_utf8(buf)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
     fn skip_string(&mut self) -> Result<(), GgufError> {
@@ -494,10 +395,7 @@ fn fixed_size(ty: u32) -> Option<u64> {
 }
 
 fn is_integer(ty: u32) -> bool {
-    matches!(
-        ty,
-        GGUF_U8 | GGUF_I8 | GGUF_U16 | GGUF_I16 | GGUF_U32 | GGUF_I32 | GGUF_U64 | GGUF_I64
-    )
+    matches!(ty, GGUF_U8 | GGUF_I8 | GGUF_U16 | GGUF_I16 | GGUF_U32 | GGUF_I32 | GGUF_U64 | GGUF_I64)
 }
 
 /// The part of a metadata value the reader keeps.
@@ -527,13 +425,7 @@ struct Keep {
     array_max: bool,
 }
 
-fn read_value<R: Read>(
-    r: &mut Reader<R>,
-    ty: u32,
-    ty_at: u64,
-    keep: Keep,
-    depth: u32,
-) -> Result<Value, GgufError> {
+fn read_value<R: Read>(r: &mut Reader<R>, ty: u32, ty_at: u64, keep: Keep, depth: u32) -> Result<Value, GgufError> {
     Ok(match ty {
         GGUF_U8 => Value::Num(Some(r.u8()?.into())),
         GGUF_I8 => Value::Num(u64::try_from(r.u8()? as i8).ok()),
@@ -553,12 +445,7 @@ fn read_value<R: Read>(
             Value::Str(None)
         }
         GGUF_ARRAY => read_array(r, keep, depth)?,
-        _ => {
-            return Err(GgufError::BadValueType {
-                type_id: ty,
-                offset: ty_at,
-            })
-        }
+        _ => return Err(GgufError::BadValueType { type_id: ty, offset: ty_at }),
     })
 }
 
@@ -566,10 +453,7 @@ fn read_value<R: Read>(
 fn read_array<R: Read>(r: &mut Reader<R>, keep: Keep, depth: u32) -> Result<Value, GgufError> {
     let array_at = r.pos;
     if depth >= MAX_ARRAY_DEPTH {
-        return Err(GgufError::ArrayTooDeep {
-            offset: array_at,
-            limit: MAX_ARRAY_DEPTH,
-        });
+        return Err(GgufError::ArrayTooDeep { offset: array_at, limit: MAX_ARRAY_DEPTH });
     }
     let elem_at = r.pos;
     let elem = r.u32()?;
@@ -581,28 +465,15 @@ fn read_array<R: Read>(r: &mut Reader<R>, keep: Keep, depth: u32) -> Result<Valu
     let min_elem = match elem {
         GGUF_STRING => 8,
         GGUF_ARRAY => 12,
-        _ => fixed_size(elem).ok_or(GgufError::BadValueType {
-            type_id: elem,
-            offset: elem_at,
-        })?,
+        _ => fixed_size(elem).ok_or(GgufError::BadValueType { type_id: elem, offset: elem_at })?,
     };
     let min_bytes = len.checked_mul(min_elem);
     match (min_bytes, r.file_size) {
         (Some(bytes), _) => r.check_fits("metadata array", bytes, len_at)?,
         (None, Some(file_size)) => {
-            return Err(GgufError::PastEndOfFile {
-                what: "metadata array",
-                len: u64::MAX,
-                offset: len_at,
-                file_size,
-            })
+            return Err(GgufError::PastEndOfFile { what: "metadata array", len: u64::MAX, offset: len_at, file_size })
         }
-        (None, None) => {
-            return Err(GgufError::ArrayTooLong {
-                len,
-                offset: len_at,
-            })
-        }
+        (None, None) => return Err(GgufError::ArrayTooLong { len, offset: len_at }),
     }
 
     let mut max = None;
@@ -668,11 +539,7 @@ impl Metadata {
     fn arch_value(&self, key: ArchKey) -> Option<u32> {
         let arch = self.architecture.as_deref()?;
         // The last occurrence wins, as a writer appending an override would expect.
-        self.arch_values
-            .iter()
-            .rev()
-            .find(|(prefix, k, _)| *k == key && prefix == arch)
-            .map(|(_, _, v)| *v)
+        self.arch_values.iter().rev().find(|(prefix, k, _)| *k == key && prefix == arch).map(|(_, _, v)| *v)
     }
 
     fn into_info(
@@ -727,10 +594,7 @@ fn read_kv<R: Read>(r: &mut Reader<R>, meta: &mut Metadata) -> Result<(), GgufEr
     };
     let keep = Keep {
         string: matches!(key.as_str(), "general.architecture" | "general.name"),
-        array_max: matches!(
-            arch_key,
-            Some((_, ArchKey::HeadCount | ArchKey::HeadCountKv))
-        ),
+        array_max: matches!(arch_key, Some((_, ArchKey::HeadCount | ArchKey::HeadCountKv))),
     };
     let value = read_value(r, ty, ty_at, keep, 0)?;
 
@@ -749,18 +613,8 @@ fn read_kv<R: Read>(r: &mut Reader<R>, meta: &mut Metadata) -> Result<(), GgufEr
         "general.alignment" => {
             let alignment = match value {
                 Value::Num(Some(n)) if n.is_power_of_two() && n <= u64::from(u32::MAX) => n,
-                Value::Num(n) => {
-                    return Err(GgufError::BadAlignment {
-                        value: n.unwrap_or(0),
-                        offset: ty_at,
-                    })
-                }
-                _ => {
-                    return Err(GgufError::BadValueType {
-                        type_id: ty,
-                        offset: ty_at,
-                    })
-                }
+                Value::Num(n) => return Err(GgufError::BadAlignment { value: n.unwrap_or(0), offset: ty_at }),
+                _ => return Err(GgufError::BadValueType { type_id: ty, offset: ty_at }),
             };
             meta.alignment = Some(alignment);
         }
@@ -792,11 +646,7 @@ struct TensorInfo {
 
 impl TensorInfo {
     fn too_large(&self) -> GgufError {
-        GgufError::TensorTooLarge {
-            name: self.name.clone(),
-            offset: self.at,
-            shape: self.shape.clone(),
-        }
+        GgufError::TensorTooLarge { name: self.name.clone(), offset: self.at, shape: self.shape.clone() }
     }
 }
 
@@ -806,23 +656,14 @@ fn read_tensor_info<R: Read>(r: &mut Reader<R>, alignment: u64) -> Result<Tensor
     let dims_at = r.pos;
     let n_dims = r.u32()?;
     if n_dims > MAX_DIMS {
-        return Err(GgufError::TooManyDims {
-            name,
-            n_dims,
-            offset: dims_at,
-            limit: MAX_DIMS,
-        });
+        return Err(GgufError::TooManyDims { name, n_dims, offset: dims_at, limit: MAX_DIMS });
     }
     let mut shape = Vec::with_capacity(n_dims as usize);
     for _ in 0..n_dims {
         let dim_at = r.pos;
         let dim = r.u64()?;
         if dim > i64::MAX as u64 {
-            return Err(GgufError::BadDimension {
-                name,
-                value: dim,
-                offset: dim_at,
-            });
+            return Err(GgufError::BadDimension { name, value: dim, offset: dim_at });
         }
         shape.push(dim);
     }
@@ -831,27 +672,12 @@ fn read_tensor_info<R: Read>(r: &mut Reader<R>, alignment: u64) -> Result<Tensor
     let data_offset = r.u64()?;
 
     let Some(ty) = ggml_type(type_id) else {
-        return Err(GgufError::UnknownTensorType {
-            name,
-            type_id,
-            offset: type_at,
-        });
+        return Err(GgufError::UnknownTensorType { name, type_id, offset: type_at });
     };
-    let mut info = TensorInfo {
-        name,
-        at,
-        shape,
-        data_offset,
-        bytes: 0,
-    };
+    let mut info = TensorInfo { name, at, shape, data_offset, bytes: 0 };
     let row = info.shape.first().copied().unwrap_or(1);
     if !row.is_multiple_of(ty.block) {
-        return Err(GgufError::RowNotBlockMultiple {
-            name: info.name,
-            type_name: ty.name,
-            row,
-            block: ty.block,
-        });
+        return Err(GgufError::RowNotBlockMultiple { name: info.name, type_name: ty.name, row, block: ty.block });
     }
     // Same as ggml_nbytes for a contiguous tensor: whole blocks per row, times rows.
     let mut bytes = Some(row / ty.block * ty.size);
@@ -860,12 +686,7 @@ fn read_tensor_info<R: Read>(r: &mut Reader<R>, alignment: u64) -> Result<Tensor
     }
     info.bytes = bytes.ok_or_else(|| info.too_large())?;
     if !data_offset.is_multiple_of(alignment) {
-        return Err(GgufError::MisalignedTensor {
-            name: info.name,
-            offset: at,
-            data_offset,
-            alignment,
-        });
+        return Err(GgufError::MisalignedTensor { name: info.name, offset: at, data_offset, alignment });
     }
     Ok(info)
 }
@@ -879,12 +700,7 @@ struct GgmlType {
 }
 
 const fn t(id: u32, name: &'static str, block: u64, size: u64) -> GgmlType {
-    GgmlType {
-        id,
-        name,
-        block,
-        size,
-    }
+    GgmlType { id, name, block, size }
 }
 
 /// ggml's `type_traits` table (ggml/src/ggml.c; block layouts in
@@ -1033,19 +849,13 @@ pub struct MemoryEstimate {
 /// repacks into a second copy on CPU for some quantisations. The named
 /// constants above are the knobs for calibration.
 pub fn estimate_memory(info: &GgufInfo, n_ctx: u32) -> MemoryEstimate {
-    let requested = if n_ctx == 0 {
-        info.n_ctx_train.unwrap_or(0)
-    } else {
-        n_ctx
-    };
+    let requested = if n_ctx == 0 { info.n_ctx_train.unwrap_or(0) } else { n_ctx };
     let n_ctx = u64::from(requested).div_ceil(N_CTX_PAD) * N_CTX_PAD;
     let get = |v: Option<u32>| u64::from(v.unwrap_or(0));
 
     let kv_row = get(info.n_head_kv).saturating_mul(get(info.key_length) + get(info.value_length));
-    let kv_cache_bytes = get(info.n_layer)
-        .saturating_mul(n_ctx)
-        .saturating_mul(kv_row)
-        .saturating_mul(KV_BYTES_PER_ELEMENT);
+    let kv_cache_bytes =
+        get(info.n_layer).saturating_mul(n_ctx).saturating_mul(kv_row).saturating_mul(KV_BYTES_PER_ELEMENT);
 
     // No overflow: every term is at most a u32 times a modest constant.
     let n_vocab = get(info.n_vocab);
@@ -1171,12 +981,7 @@ mod tests {
 
     impl Gguf {
         fn new(version: u32) -> Self {
-            Gguf {
-                version,
-                alignment: 32,
-                kvs: Vec::new(),
-                tensors: Vec::new(),
-            }
+            Gguf { version, alignment: 32, kvs: Vec::new(), tensors: Vec::new() }
         }
 
         fn kv(mut self, key: &'static str, value: V) -> Self {
@@ -1237,12 +1042,7 @@ mod tests {
             }
             let data_start = out.len() as u64;
             out.resize(out.len() + offset as usize, 0xAB);
-            Built {
-                bytes: out,
-                infos_end,
-                data_start,
-                tensor_bytes,
-            }
+            Built { bytes: out, infos_end, data_start, tensor_bytes }
         }
     }
 
@@ -1270,14 +1070,8 @@ mod tests {
             .kv("llama.attention.layer_norm_rms_epsilon", V::F32(1e-5))
             .kv("tokenizer.ggml.model", V::Str("llama"))
             .kv("tokenizer.ggml.tokens", strs(&TOKENS))
-            .kv(
-                "tokenizer.ggml.scores",
-                V::Arr(GGUF_F32, (0..10).map(|i| V::F32(i as f32)).collect()),
-            )
-            .kv(
-                "tokenizer.ggml.token_type",
-                V::Arr(GGUF_I32, (0..10).map(V::I32).collect()),
-            )
+            .kv("tokenizer.ggml.scores", V::Arr(GGUF_F32, (0..10).map(|i| V::F32(i as f32)).collect()))
+            .kv("tokenizer.ggml.token_type", V::Arr(GGUF_I32, (0..10).map(V::I32).collect()))
             .kv("tokenizer.ggml.merges", strs(&["a b", "c d"]))
             .kv("tokenizer.ggml.bos_token_id", V::U32(0))
             .kv("tokenizer.ggml.add_bos_token", V::Bool(true))
@@ -1299,10 +1093,7 @@ mod tests {
                     ],
                 ),
             )
-            .kv(
-                "test.nested_strings",
-                V::Arr(GGUF_ARRAY, vec![strs(&["x", "yz"]), strs(&[])]),
-            )
+            .kv("test.nested_strings", V::Arr(GGUF_ARRAY, vec![strs(&["x", "yz"]), strs(&[])]))
             .kv("test.empty_string", V::Str(""))
             .tensor("token_embd.weight", &[64, 10], 8)
             .tensor("blk.0.attn_norm.weight", &[64], 0)
@@ -1429,14 +1220,8 @@ mod tests {
         let built = Gguf::new(3)
             .kv("general.architecture", V::Str("openelm"))
             .kv("openelm.embedding_length", V::U32(1280))
-            .kv(
-                "openelm.attention.head_count",
-                V::Arr(GGUF_I32, vec![V::I32(12), V::I32(20), V::I32(16)]),
-            )
-            .kv(
-                "openelm.attention.head_count_kv",
-                V::Arr(GGUF_U32, vec![V::U32(3), V::U32(5), V::U32(4)]),
-            )
+            .kv("openelm.attention.head_count", V::Arr(GGUF_I32, vec![V::I32(12), V::I32(20), V::I32(16)]))
+            .kv("openelm.attention.head_count_kv", V::Arr(GGUF_U32, vec![V::U32(3), V::U32(5), V::U32(4)]))
             .build();
         let info = parse(&built.bytes).unwrap();
         assert_eq!(info.n_head, Some(20));
@@ -1467,10 +1252,7 @@ mod tests {
 
         let bad = Gguf::new(3).kv("general.alignment", V::U32(48)).build();
         let err = parse(&bad.bytes).unwrap_err();
-        assert!(
-            matches!(err, GgufError::BadAlignment { value: 48, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::BadAlignment { value: 48, .. }), "{err}");
     }
 
     #[test]
@@ -1485,10 +1267,7 @@ mod tests {
                 other => panic!("cut at {cut}: expected truncation, got {other:?}"),
             }
             // Without a size.
-            assert!(matches!(
-                read_from(prefix, None),
-                Err(GgufError::Truncated { .. })
-            ));
+            assert!(matches!(read_from(prefix, None), Err(GgufError::Truncated { .. })));
             // As a file that really is that short: any error, never a panic.
             assert!(parse(prefix).is_err(), "cut at {cut} parsed");
         }
@@ -1502,17 +1281,7 @@ mod tests {
     #[test]
     fn truncated_files_on_disk_are_errors() {
         let built = llama_like().build();
-        let cuts = [
-            0,
-            3,
-            4,
-            8,
-            20,
-            24,
-            100,
-            built.infos_end as usize - 1,
-            built.bytes.len() - 1,
-        ];
+        let cuts = [0, 3, 4, 8, 20, 24, 100, built.infos_end as usize - 1, built.bytes.len() - 1];
         for cut in cuts {
             let file = write_temp(&built.bytes[..cut]);
             let err = read_path(file.path()).unwrap_err();
@@ -1520,10 +1289,7 @@ mod tests {
             assert!(err.to_string().contains("byte"), "cut at {cut}: {err}");
         }
         let file = write_temp(&built.bytes[..built.bytes.len() - 1]);
-        assert!(matches!(
-            read_path(file.path()),
-            Err(GgufError::TensorDataPastEnd { .. })
-        ));
+        assert!(matches!(read_path(file.path()), Err(GgufError::TensorDataPastEnd { .. })));
     }
 
     #[test]
@@ -1541,10 +1307,7 @@ mod tests {
         let err = parse(&bytes).unwrap_err();
         assert!(matches!(err, GgufError::BadMagic { .. }));
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("not a GGUF file: magic is 0x7f454c46"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("not a GGUF file: magic is 0x7f454c46"), "{msg}");
         assert!(msg.contains("?ELF"), "{msg}");
     }
 
@@ -1555,18 +1318,12 @@ mod tests {
             bytes[4..8].copy_from_slice(&version.to_le_bytes());
             let err = parse(&bytes).unwrap_err();
             assert!(matches!(err, GgufError::UnsupportedVersion { version: v } if v == version));
-            assert_eq!(
-                err.to_string(),
-                format!("unsupported GGUF version {version}")
-            );
+            assert_eq!(err.to_string(), format!("unsupported GGUF version {version}"));
         }
         let mut bytes = llama_like().build().bytes;
         bytes[4..8].copy_from_slice(&3u32.to_be_bytes());
         let err = parse(&bytes).unwrap_err();
-        assert!(
-            matches!(err, GgufError::BigEndian { raw: 0x0300_0000 }),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::BigEndian { raw: 0x0300_0000 }), "{err}");
     }
 
     /// A header up to and including the metadata count, for hand-made bodies.
@@ -1585,85 +1342,34 @@ mod tests {
         bytes.extend((u64::MAX - 3).to_le_bytes());
         bytes.extend(b"general.name");
         let err = parse(&bytes).unwrap_err();
-        assert!(
-            matches!(err, GgufError::StringTooLong { len, offset: 24, .. } if len == u64::MAX - 3),
-            "{err}"
-        );
-        assert!(err
-            .to_string()
-            .starts_with("metadata string of 18446744073709551612 bytes at byte 24 exceeds limit"));
+        assert!(matches!(err, GgufError::StringTooLong { len, offset: 24, .. } if len == u64::MAX - 3), "{err}");
+        assert!(err.to_string().starts_with("metadata string of 18446744073709551612 bytes at byte 24 exceeds limit"));
 
         // Under the cap but past the end of the file: caught before reading.
         let mut bytes = header(0, 1);
         bytes.extend(1000u64.to_le_bytes());
         bytes.extend(b"short");
         let err = parse(&bytes).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GgufError::PastEndOfFile {
-                    len: 1000,
-                    offset: 24,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::PastEndOfFile { len: 1000, offset: 24, .. }), "{err}");
 
         // A string value, not just a key.
         let mut bytes = header(0, 1);
         put_str(&mut bytes, "general.name");
         bytes.extend(GGUF_STRING.to_le_bytes());
         bytes.extend((MAX_STRING_BYTES + 1).to_le_bytes());
-        assert!(matches!(
-            parse(&bytes),
-            Err(GgufError::StringTooLong { .. })
-        ));
+        assert!(matches!(parse(&bytes), Err(GgufError::StringTooLong { .. })));
     }
 
     #[test]
     fn rejects_absurd_counts() {
         let err = parse(&header(u64::MAX, 0)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GgufError::TooMany {
-                    what: "tensors",
-                    count: u64::MAX,
-                    offset: 8,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::TooMany { what: "tensors", count: u64::MAX, offset: 8, .. }), "{err}");
         let err = parse(&header(MAX_TENSORS + 1, 0)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GgufError::TooMany {
-                    what: "tensors",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::TooMany { what: "tensors", .. }), "{err}");
         let err = parse(&header(0, 1 << 40)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GgufError::TooMany {
-                    what: "metadata entries",
-                    offset: 16,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::TooMany { what: "metadata entries", offset: 16, .. }), "{err}");
         // Within the caps but more than the bytes present.
-        assert!(matches!(
-            parse(&header(1000, 1000)),
-            Err(GgufError::Truncated { offset: 24 })
-        ));
+        assert!(matches!(parse(&header(1000, 1000)), Err(GgufError::Truncated { offset: 24 })));
     }
 
     #[test]
@@ -1678,13 +1384,7 @@ mod tests {
             assert!(matches!(err, GgufError::PastEndOfFile { .. }), "{err}");
             // With no file size: an overflow or a truncation, promptly.
             let err = read_from(&bytes[..], None).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    GgufError::ArrayTooLong { .. } | GgufError::Truncated { .. }
-                ),
-                "{err}"
-            );
+            assert!(matches!(err, GgufError::ArrayTooLong { .. } | GgufError::Truncated { .. }), "{err}");
         }
     }
 
@@ -1708,16 +1408,7 @@ mod tests {
         bytes.extend(13u32.to_le_bytes());
         bytes.extend([0; 16]);
         let err = parse(&bytes).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GgufError::BadValueType {
-                    type_id: 13,
-                    offset: 42
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::BadValueType { type_id: 13, offset: 42 }), "{err}");
     }
 
     #[test]
@@ -1729,10 +1420,7 @@ mod tests {
                 matches!(&err, GgufError::UnknownTensorType { type_id: t, name, .. } if *t == type_id && name == "bad.weight"),
                 "{err}"
             );
-            assert!(
-                err.to_string().contains(&format!("ggml type {type_id}")),
-                "{err}"
-            );
+            assert!(err.to_string().contains(&format!("ggml type {type_id}")), "{err}");
         }
     }
 
@@ -1740,32 +1428,17 @@ mod tests {
     fn rejects_bad_tensor_shapes() {
         let built = Gguf::new(3).tensor("odd.weight", &[33, 2], 2).build();
         let err = parse(&built.bytes).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GgufError::RowNotBlockMultiple {
-                    row: 33,
-                    block: 32,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::RowNotBlockMultiple { row: 33, block: 32, .. }), "{err}");
 
         let built = Gguf::new(3).tensor("deep.weight", &[1; 9], 0).build();
         let err = parse(&built.bytes).unwrap_err();
-        assert!(
-            matches!(err, GgufError::TooManyDims { n_dims: 9, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::TooManyDims { n_dims: 9, .. }), "{err}");
 
         let built = Gguf::new(3).tensor("neg.weight", &[u64::MAX], 0).build();
         let err = parse(&built.bytes).unwrap_err();
         assert!(matches!(err, GgufError::BadDimension { .. }), "{err}");
 
-        let built = Gguf::new(3)
-            .tensor("huge.weight", &[1 << 40, 1 << 40], 0)
-            .build();
+        let built = Gguf::new(3).tensor("huge.weight", &[1 << 40, 1 << 40], 0).build();
         let err = read_from(&built.bytes[..], None).unwrap_err();
         assert!(matches!(err, GgufError::TensorTooLarge { .. }), "{err}");
 
@@ -1783,10 +1456,7 @@ mod tests {
         let end = built.infos_end as usize;
         bytes[end - 8..end].copy_from_slice(&4u64.to_le_bytes());
         let err = parse(&bytes).unwrap_err();
-        assert!(
-            matches!(err, GgufError::MisalignedTensor { data_offset: 4, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, GgufError::MisalignedTensor { data_offset: 4, .. }), "{err}");
     }
 
     /// Flips and overwrites bytes of a valid file many times: every variant
@@ -1879,15 +1549,9 @@ mod tests {
         assert_eq!(est.kv_cache_bytes, 32 * 4096 * 8 * 256 * 2);
         assert_eq!(est.kv_cache_bytes, 512 * MIB);
         assert_eq!(est.weights_bytes, 4_000_000_000);
-        assert_eq!(
-            est.compute_bytes,
-            512 * 12 * 4096 * 4 + 4 * 128_256 * 4 + 4096 * 512 * 2
-        );
+        assert_eq!(est.compute_bytes, 512 * 12 * 4096 * 4 + 4 * 128_256 * 4 + 4096 * 512 * 2);
         assert_eq!(est.overhead_bytes, 15 * MIB + 300 * 128_256);
-        assert_eq!(
-            est.total_bytes,
-            est.weights_bytes + est.kv_cache_bytes + est.compute_bytes + est.overhead_bytes
-        );
+        assert_eq!(est.total_bytes, est.weights_bytes + est.kv_cache_bytes + est.compute_bytes + est.overhead_bytes);
 
         // The context is rounded up to 256 as llama.cpp does.
         let est = estimate_memory(&info, 1000);
@@ -1904,12 +1568,7 @@ mod tests {
         assert_eq!(b.compute_bytes - a.compute_bytes, 2048 * 512 * 2);
 
         // Missing metadata counts as zero instead of failing.
-        let bare = GgufInfo {
-            n_layer: None,
-            n_vocab: None,
-            n_embd: None,
-            ..info
-        };
+        let bare = GgufInfo { n_layer: None, n_vocab: None, n_embd: None, ..info };
         let est = estimate_memory(&bare, 4096);
         assert_eq!(est.kv_cache_bytes, 0);
         assert_eq!(est.compute_bytes, 4096 * 512 * 2);
@@ -1968,10 +1627,7 @@ mod tests {
             let info = read_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             eprintln!("{}: {info:#?}", path.display());
             for n_ctx in [512, 2048, 8192] {
-                eprintln!(
-                    "  estimate at n_ctx {n_ctx}: {:?}",
-                    estimate_memory(&info, n_ctx)
-                );
+                eprintln!("  estimate at n_ctx {n_ctx}: {:?}", estimate_memory(&info, n_ctx));
             }
             let file_size = info.file_size.unwrap();
             assert!(info.architecture.is_some());

@@ -8,21 +8,9 @@
 use std::collections::BTreeMap;
 
 /// Prefixes and names forwarded from the client's environment.
-const PREFIXES: &[&str] = &[
-    "LLAMA_",
-    "RUNTIME_SMOKE_",
-    "SMOKE_",
-    "HF_",
-    "VISION_SMOKE_",
-    "ARW_SMOKE_",
-];
-const NAMES: &[&str] = &[
-    "MODE",
-    "HUGGINGFACEHUB_API_TOKEN",
-    "ARW_NODE_ID",
-    "ARW_RUNTIME_MATRIX_TTL_SECS",
-    "XDG_CACHE_HOME",
-];
+const PREFIXES: &[&str] = &["LLAMA_", "RUNTIME_SMOKE_", "SMOKE_", "HF_", "VISION_SMOKE_", "ARW_SMOKE_"];
+const NAMES: &[&str] =
+    &["MODE", "HUGGINGFACEHUB_API_TOKEN", "ARW_NODE_ID", "ARW_RUNTIME_MATRIX_TTL_SECS", "XDG_CACHE_HOME"];
 
 pub fn is_forwarded(name: &str) -> bool {
     NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
@@ -56,10 +44,7 @@ impl Knobs {
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
-        self.request
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
+        self.request.get(name).cloned().or_else(|| std::env::var(name).ok())
     }
 
     /// A knob that is set and not empty.
@@ -70,12 +55,7 @@ impl Knobs {
     /// `1`, `true`, `yes`, `on` (any case) are true.
     pub fn flag(&self, name: &str) -> bool {
         self.get(name)
-            .map(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "1" | "true" | "yes" | "on"
-                )
-            })
+            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
             .unwrap_or(false)
     }
 
@@ -84,11 +64,7 @@ impl Knobs {
     pub fn parsed<T: std::str::FromStr>(&self, names: &[&str]) -> Result<Option<T>, String> {
         for name in names {
             if let Some(raw) = self.non_empty(name) {
-                return raw
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("`{name}={raw}` is not a valid value"));
+                return raw.trim().parse().map(Some).map_err(|_| format!("`{name}={raw}` is not a valid value"));
             }
         }
         Ok(None)
@@ -106,10 +82,7 @@ mod tests {
         let mut req = BTreeMap::new();
         req.insert("LLAMA_SERVER_BIN".to_string(), "/from/request".to_string());
         let knobs = Knobs::new(req);
-        assert_eq!(
-            knobs.get("LLAMA_SERVER_BIN").as_deref(),
-            Some("/from/request")
-        );
+        assert_eq!(knobs.get("LLAMA_SERVER_BIN").as_deref(), Some("/from/request"));
         assert!(!is_forwarded("PATH"));
         assert!(is_forwarded("LLAMA_GPU_SIMULATE"));
         assert!(is_forwarded("HF_TOKEN"));
@@ -124,15 +97,11 @@ mod tests {
         req.insert("SMOKE_TIMEOUT_SECS".to_string(), "30".to_string());
         req.insert("RUNTIME_SMOKE_TIMEOUT_SECS".to_string(), "5".to_string());
         let knobs = Knobs::new(req.clone());
-        let v: Option<u64> = knobs
-            .parsed(&["RUNTIME_SMOKE_TIMEOUT_SECS", "SMOKE_TIMEOUT_SECS"])
-            .unwrap();
+        let v: Option<u64> = knobs.parsed(&["RUNTIME_SMOKE_TIMEOUT_SECS", "SMOKE_TIMEOUT_SECS"]).unwrap();
         assert_eq!(v, Some(5));
         req.insert("RUNTIME_SMOKE_TIMEOUT_SECS".to_string(), "soon".to_string());
         let knobs = Knobs::new(req);
-        let err = knobs
-            .parsed::<u64>(&["RUNTIME_SMOKE_TIMEOUT_SECS"])
-            .unwrap_err();
+        let err = knobs.parsed::<u64>(&["RUNTIME_SMOKE_TIMEOUT_SECS"]).unwrap_err();
         assert!(err.contains("RUNTIME_SMOKE_TIMEOUT_SECS=soon"), "{err}");
     }
 }

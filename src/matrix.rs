@@ -82,10 +82,7 @@ pub struct Inputs<'a> {
 
 pub fn compute(inputs: Inputs<'_>) -> Matrix {
     let runtimes = &inputs.supervisor.runtimes;
-    let mut states: BTreeMap<String, u32> = State::ALL
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
+    let mut states: BTreeMap<String, u32> = State::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
     let mut pressure = RestartPressure::default();
     for rt in runtimes {
         *states.entry(rt.state.as_str().to_string()).or_default() += 1;
@@ -98,11 +95,7 @@ pub fn compute(inputs: Inputs<'_>) -> Matrix {
     }
 
     let mut accelerators = BTreeMap::new();
-    for (key, kind) in [
-        ("cpu", Accelerator::Cpu),
-        ("gpu", Accelerator::Gpu),
-        ("npu", Accelerator::Npu),
-    ] {
+    for (key, kind) in [("cpu", Accelerator::Cpu), ("gpu", Accelerator::Gpu), ("npu", Accelerator::Npu)] {
         let mut mix: BTreeMap<String, u32> = BTreeMap::new();
         let mut count = 0;
         for rt in runtimes.iter().filter(|r| r.accelerator == kind) {
@@ -152,10 +145,7 @@ pub fn compute(inputs: Inputs<'_>) -> Matrix {
     };
     let mut items = BTreeMap::new();
     items.insert(inputs.node_id.to_string(), entry);
-    Matrix {
-        items,
-        ttl_seconds: inputs.ttl_seconds.max(1),
-    }
+    Matrix { items, ttl_seconds: inputs.ttl_seconds.max(1) }
 }
 
 /// The badge: worst condition wins; every branch says why in `detail`.
@@ -174,10 +164,7 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
             let why = rt.reason.clone().unwrap_or_else(|| "failed".to_string());
             errors.push(format!("{}: {why}", rt.id));
         } else if rt.restart_budget.exhausted {
-            errors.push(format!(
-                "{}: restart budget exhausted, no automatic restarts left",
-                rt.id
-            ));
+            errors.push(format!("{}: restart budget exhausted, no automatic restarts left", rt.id));
         }
     }
     if !errors.is_empty() {
@@ -190,9 +177,7 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
             State::Degraded => warnings.push(format!(
                 "{}: degraded ({})",
                 rt.id,
-                rt.reason
-                    .clone()
-                    .unwrap_or_else(|| "health probes failing".to_string())
+                rt.reason.clone().unwrap_or_else(|| "health probes failing".to_string())
             )),
             State::Starting => warnings.push(format!("{}: starting", rt.id)),
             State::Unknown => warnings.push(format!("{}: state unknown", rt.id)),
@@ -200,30 +185,20 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
         }
         let b = &rt.restart_budget;
         if b.used > 0 && !b.exhausted {
-            warnings.push(format!(
-                "{}: {} of {} restarts used in the last window",
-                rt.id, b.used, b.max_restarts
-            ));
+            warnings.push(format!("{}: {} of {} restarts used in the last window", rt.id, b.used, b.max_restarts));
         }
     }
     if http.window_requests >= ERROR_RATE_MIN_REQUESTS && http.error_rate > ERROR_RATE_WARN {
-        warnings.push(format!(
-            "HTTP 5xx rate {:.1}% over the last {}s",
-            http.error_rate * 100.0,
-            http.window_secs
-        ));
+        warnings.push(format!("HTTP 5xx rate {:.1}% over the last {}s", http.error_rate * 100.0, http.window_secs));
     }
     for slow in &http.slow_routes {
         warnings.push(format!("{} is slow: mean {} ms", slow.route, slow.mean_ms));
     }
     if !warnings.is_empty() {
-        let only_starting = rts
-            .iter()
-            .all(|r| matches!(r.state, State::Starting | State::Ready | State::Offline))
+        let only_starting = rts.iter().all(|r| matches!(r.state, State::Starting | State::Ready | State::Offline))
             && pressure.runtimes_with_restarts == 0
             && http.slow_routes.is_empty()
-            && !(http.window_requests >= ERROR_RATE_MIN_REQUESTS
-                && http.error_rate > ERROR_RATE_WARN);
+            && !(http.window_requests >= ERROR_RATE_MIN_REQUESTS && http.error_rate > ERROR_RATE_WARN);
         let label = if only_starting {
             "Starting - Waiting for runtimes to become ready"
         } else {
@@ -236,17 +211,10 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
         return status(
             "ok",
             "Idle - No runtimes running",
-            vec![format!(
-                "{} runtime(s) registered, all stopped on purpose",
-                rts.len()
-            )],
+            vec![format!("{} runtime(s) registered, all stopped on purpose", rts.len())],
         );
     }
-    status(
-        "ok",
-        "Ready - Runtime telemetry nominal",
-        vec!["Running within expected ranges".to_string()],
-    )
+    status("ok", "Ready - Runtime telemetry nominal", vec!["Running within expected ranges".to_string()])
 }
 
 fn status(code: &str, label: &str, detail: Vec<String>) -> Status {

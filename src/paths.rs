@@ -25,9 +25,7 @@ impl Paths {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
-                std::env::var_os("XDG_STATE_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|d| PathBuf::from(d).join("arw"))
+                std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()).map(|d| PathBuf::from(d).join("arw"))
             })
             .unwrap_or_else(|| home_dir().join(".local/state/arw"));
         Paths { home }
@@ -65,12 +63,7 @@ impl Paths {
 
     /// Creates every directory arw writes to, each `0700`.
     pub fn ensure_dirs(&self) -> io::Result<()> {
-        for dir in [
-            self.home.clone(),
-            self.logs_dir(),
-            self.runtime_logs_dir(),
-            self.cache_dir(),
-        ] {
+        for dir in [self.home.clone(), self.logs_dir(), self.runtime_logs_dir(), self.cache_dir()] {
             create_private_dir(&dir)?;
         }
         // The socket's directory is what keeps other users out, so it is
@@ -88,11 +81,7 @@ impl Paths {
         let socket = self.socket();
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
-            return Err(crate::error::ArwError::SocketPathTooLong {
-                path: socket,
-                len,
-                max: MAX_SOCKET_PATH,
-            });
+            return Err(crate::error::ArwError::SocketPathTooLong { path: socket, len, max: MAX_SOCKET_PATH });
         }
         Ok(socket)
     }
@@ -109,7 +98,5 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
 }

@@ -45,11 +45,7 @@ pub struct Welcome {
 
 impl Hello {
     pub fn current() -> Hello {
-        Hello {
-            protocol: PROTOCOL_VERSION,
-            build_id: BUILD_ID.to_string(),
-            client_pid: std::process::id(),
-        }
+        Hello { protocol: PROTOCOL_VERSION, build_id: BUILD_ID.to_string(), client_pid: std::process::id() }
     }
 }
 
@@ -123,10 +119,7 @@ fn default_restore_wait() -> u64 {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The final answer to request `id`.
-    Response {
-        id: u64,
-        result: Result<Response, ErrorBody>,
-    },
+    Response { id: u64, result: Result<Response, ErrorBody> },
     /// A pushed event belonging to the stream opened by request `id`.
     Event { id: u64, event: Event },
 }
@@ -223,11 +216,7 @@ pub enum ErrorKind {
 
 impl ErrorBody {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
-        ErrorBody {
-            kind,
-            message: message.into(),
-            hint: None,
-        }
+        ErrorBody { kind, message: message.into(), hint: None }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> ErrorBody {
         self.hint = Some(hint.into());
@@ -320,11 +309,7 @@ mod tests {
     /// A frame survives an encode/decode round trip.
     #[test]
     fn frame_round_trip() {
-        let frame = RequestFrame {
-            id: 7,
-            env: BTreeMap::new(),
-            request: Request::Status,
-        };
+        let frame = RequestFrame { id: 7, env: BTreeMap::new(), request: Request::Status };
         let bytes = encode(&frame);
         let back: RequestFrame = read_frame(&mut &bytes[..]).unwrap();
         assert_eq!(back.id, 7);
@@ -344,15 +329,8 @@ mod tests {
     fn debug_hides_env_values() {
         let mut env = BTreeMap::new();
         env.insert("HF_TOKEN".to_string(), "hf_secret".to_string());
-        let frame = RequestFrame {
-            id: 1,
-            env,
-            request: Request::Status,
-        };
+        let frame = RequestFrame { id: 1, env, request: Request::Status };
         let shown = format!("{frame:?}");
-        assert!(
-            shown.contains("HF_TOKEN") && !shown.contains("hf_secret"),
-            "{shown}"
-        );
+        assert!(shown.contains("HF_TOKEN") && !shown.contains("hf_secret"), "{shown}");
     }
 }

@@ -113,23 +113,13 @@ pub struct RestartPolicy {
 
 impl Default for HealthSpec {
     fn default() -> Self {
-        HealthSpec {
-            path: "/health".into(),
-            interval_ms: 2000,
-            timeout_ms: 1000,
-            failure_threshold: 3,
-        }
+        HealthSpec { path: "/health".into(), interval_ms: 2000, timeout_ms: 1000, failure_threshold: 3 }
     }
 }
 
 impl Default for RestartPolicy {
     fn default() -> Self {
-        RestartPolicy {
-            max_restarts: 3,
-            window_secs: 600,
-            backoff_initial_ms: 1000,
-            backoff_max_ms: 30_000,
-        }
+        RestartPolicy { max_restarts: 3, window_secs: 600, backoff_initial_ms: 1000, backoff_max_ms: 30_000 }
     }
 }
 
@@ -157,19 +147,9 @@ impl RuntimeSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{}: cannot read runtime registry: {error}", path.display())]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{origin}:{line}:{column}: {message} (key `{key}`); {hint}")]
-    Invalid {
-        origin: String,
-        line: usize,
-        column: usize,
-        key: String,
-        message: String,
-        hint: String,
-    },
+    Invalid { origin: String, line: usize, column: usize, key: String, message: String, hint: String },
 }
 
 pub fn parse(text: &str, origin: &str) -> Result<Registry, RegistryError> {
@@ -179,10 +159,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Registry, RegistryError> {
 }
 
 pub fn load_file(path: &Path) -> Result<Registry, RegistryError> {
-    let text = std::fs::read_to_string(path).map_err(|error| RegistryError::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|error| RegistryError::Read { path: path.to_path_buf(), error })?;
     parse(&text, &path.display().to_string())
 }
 
@@ -201,17 +179,10 @@ pub fn config_path(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) ->
     // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
     let xdg = var("XDG_CONFIG_HOME").filter(|p| p.is_absolute());
     let home = var("HOME").map(|h| h.join(".config"));
-    [xdg, home]
-        .into_iter()
-        .flatten()
-        .map(|d| d.join("arw/runtimes.toml"))
-        .find(|p| p.is_file())
+    [xdg, home].into_iter().flatten().map(|d| d.join("arw/runtimes.toml")).find(|p| p.is_file())
 }
 
-pub fn load(
-    flag: Option<&Path>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Registry, RegistryError> {
+pub fn load(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Registry, RegistryError> {
     match config_path(flag, env) {
         Some(path) => load_file(&path),
         None => Ok(embedded_default()),
@@ -227,11 +198,8 @@ pub fn load(
 // the tests would catch a change) and also accepts values without one.
 
 const SPANNED: &str = "$__serde_spanned_private_Spanned";
-const SPANNED_FIELDS: &[&str] = &[
-    "$__serde_spanned_private_start",
-    "$__serde_spanned_private_end",
-    "$__serde_spanned_private_value",
-];
+const SPANNED_FIELDS: &[&str] =
+    &["$__serde_spanned_private_start", "$__serde_spanned_private_end", "$__serde_spanned_private_value"];
 const DATETIME_FIELD: &str = "$__toml_private_datetime";
 
 /// `span` is empty when toml did not provide one.
@@ -358,10 +326,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 let end = map.next_value()?;
                 map.next_key::<Node>()?;
                 let inner = map.next_value_seed(Unwrapped)?;
-                return Ok(Node {
-                    span: start..end,
-                    value: inner.value,
-                });
+                return Ok(Node { span: start..end, value: inner.value });
             }
             if name == DATETIME_FIELD {
                 map.next_value::<de::IgnoredAny>()?;
@@ -372,13 +337,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
             if value.span.is_empty() {
                 value.span = key.span.clone();
             }
-            entries.push((
-                Key {
-                    name,
-                    span: key.span,
-                },
-                value,
-            ));
+            entries.push((Key { name, span: key.span }, value));
         }
         Ok(Value::Table(entries).into())
     }
@@ -428,19 +387,11 @@ impl<'a> Table<'a> {
             let hint = format!("expected one of: {}", allowed.join(", "));
             return Err(doc.err(&k.span, &join(&path, &k.name), message, hint));
         }
-        Ok(Table {
-            doc,
-            path,
-            span: node.span.clone(),
-            entries,
-        })
+        Ok(Table { doc, path, span: node.span.clone(), entries })
     }
 
     fn get(&self, key: &str) -> Option<&'a Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
 
     fn key(&self, key: &str) -> String {
@@ -453,19 +404,12 @@ impl<'a> Table<'a> {
     }
 
     fn fail(&self, key: &str, message: impl Display, hint: impl Display) -> RegistryError {
-        self.doc
-            .err(self.span_of(key), &self.key(key), message, hint)
+        self.doc.err(self.span_of(key), &self.key(key), message, hint)
     }
 
     /// `Some(value)` if `key` is written and `cast` accepts it; `want` names
     /// the accepted type in the error otherwise.
-    fn field<T>(
-        &self,
-        key: &str,
-        want: &str,
-        hint: &str,
-        cast: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Res<Option<T>> {
+    fn field<T>(&self, key: &str, want: &str, hint: &str, cast: impl FnOnce(&'a Value) -> Option<T>) -> Res<Option<T>> {
         let Some(node) = self.get(key) else {
             return Ok(None);
         };
@@ -497,53 +441,31 @@ impl<'a> Table<'a> {
     }
 
     fn boolean(&self, key: &str) -> Res<Option<bool>> {
-        self.field(
-            key,
-            "a boolean",
-            "write true or false, unquoted",
-            Value::as_bool,
-        )
+        self.field(key, "a boolean", "write true or false, unquoted", Value::as_bool)
     }
 
     /// Elements paired with their key paths (`args[2]`).
     fn array(&self, key: &str, hint: &str) -> Res<Option<Vec<(&'a Node, String)>>> {
         let items = self.field(key, "an array", hint, Value::as_array)?;
         let path = |i| format!("{}[{i}]", self.key(key));
-        Ok(items.map(|items| {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n, path(i)))
-                .collect()
-        }))
+        Ok(items.map(|items| items.iter().enumerate().map(|(i, n)| (n, path(i))).collect()))
     }
 
     fn keyword<T: Keyword>(&self, key: &str) -> Res<Option<T>> {
-        self.get(key)
-            .map(|n| self.doc.keyword(n, &self.key(key)))
-            .transpose()
+        self.get(key).map(|n| self.doc.keyword(n, &self.key(key))).transpose()
     }
 
     fn table(&self, key: &str, allowed: &str) -> Res<Option<Table<'a>>> {
         let Some(node) = self.get(key) else {
             return Ok(None);
         };
-        let hint = format!(
-            "write it as a [{}] section or an inline table",
-            self.key(key)
-        );
+        let hint = format!("write it as a [{}] section or an inline table", self.key(key));
         Table::new(self.doc, node, self.key(key), allowed, &hint).map(Some)
     }
 }
 
 impl Doc<'_> {
-    fn err(
-        &self,
-        span: &Range<usize>,
-        key: &str,
-        message: impl Display,
-        hint: impl Display,
-    ) -> RegistryError {
+    fn err(&self, span: &Range<usize>, key: &str, message: impl Display, hint: impl Display) -> RegistryError {
         let (line, column) = line_col(self.text, span.start);
         RegistryError::Invalid {
             origin: self.origin.to_owned(),
@@ -573,12 +495,7 @@ impl Doc<'_> {
     fn syntax_error(&self, e: &toml::de::Error) -> RegistryError {
         let span = e.span().unwrap_or(0..0);
         // toml's messages can run over several lines; ours must not.
-        let lines: Vec<&str> = e
-            .message()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines: Vec<&str> = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let message = format!("TOML syntax error: {}", lines.join(", "));
         let hint = match message.contains("duplicate key") {
             true => "each key may appear only once per table",
@@ -606,25 +523,15 @@ impl Doc<'_> {
             let spec = self.runtime(&f)?;
             if let Some(&first) = id_offsets.get(&spec.id) {
                 let line = line_col(self.text, first).0;
-                let hint = format!(
-                    "ids must be unique; `{}` is first defined at line {line}",
-                    spec.id
-                );
+                let hint = format!("ids must be unique; `{}` is first defined at line {line}", spec.id);
                 return Err(f.fail("id", "duplicate runtime id", hint));
             }
             id_offsets.insert(spec.id.clone(), f.span_of("id").start);
             runtimes.push(spec);
         }
-        let daemon = DaemonSettings {
-            idle_timeout_secs,
-            matrix_ttl_secs,
-        };
+        let daemon = DaemonSettings { idle_timeout_secs, matrix_ttl_secs };
         let origin = self.origin.to_owned();
-        Ok(Registry {
-            daemon,
-            runtimes,
-            origin,
-        })
+        Ok(Registry { daemon, runtimes, origin })
     }
 
     fn runtime(&self, f: &Table) -> Res<RuntimeSpec> {
@@ -647,8 +554,7 @@ impl Doc<'_> {
         let needs_port = matches!(adapter, Adapter::LlamaCpp | Adapter::Llava);
         if port.is_none() && needs_port && !args.iter().any(|a| a.contains("{port}")) {
             let message = "no port is set and args do not contain {port}";
-            let hint =
-                "set `port`, or pass \"{port}\" in args so the server listens where arw looks";
+            let hint = "set `port`, or pass \"{port}\" in args so the server listens where arw looks";
             return Err(f.fail("port", message, hint));
         }
         let startup_hint = "use whole milliseconds, at least 1 (large models load for minutes)";
@@ -725,10 +631,7 @@ impl Doc<'_> {
         };
         let bad_url = |problem| f.fail("endpoint", problem, ENDPOINT_HINT);
         let (url_host, url_port) = parse_endpoint(&url).map_err(bad_url)?;
-        let conflicts = [
-            ("host", host.is_some_and(|h| h != url_host)),
-            ("port", port.is_some_and(|p| p != url_port)),
-        ];
+        let conflicts = [("host", host.is_some_and(|h| h != url_host)), ("port", port.is_some_and(|p| p != url_port))];
         if let Some((key, _)) = conflicts.into_iter().find(|(_, conflict)| *conflict) {
             let hint = "give either endpoint or host/port, or make them agree";
             return Err(f.fail(key, format!("conflicts with endpoint `{url}`"), hint));
@@ -837,20 +740,14 @@ fn check_placeholders(arg: &str) -> Result<(), String> {
 }
 
 fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or(format!("endpoint `{url}` is not http://"))?;
+    let rest = url.strip_prefix("http://").ok_or(format!("endpoint `{url}` is not http://"))?;
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains(['/', '?', '#', '@']) {
         return Err(format!("endpoint `{url}` has a path, query or user part"));
     }
     let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => v6
-            .split_once("]:")
-            .ok_or(format!("endpoint `{url}` has no port"))?,
-        None => authority
-            .rsplit_once(':')
-            .ok_or(format!("endpoint `{url}` has no port"))?,
+        Some(v6) => v6.split_once("]:").ok_or(format!("endpoint `{url}` has no port"))?,
+        None => authority.rsplit_once(':').ok_or(format!("endpoint `{url}` has no port"))?,
     };
     match port.parse::<u16>() {
         Ok(0) | Err(_) => Err(format!("endpoint `{url}` has an invalid port")),
@@ -863,10 +760,7 @@ fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (
-        before.matches('\n').count() + 1,
-        before[line_start..].chars().count() + 1,
-    )
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
 /// Best-effort key path for a syntax error, which comes without a tree: the
@@ -882,10 +776,7 @@ fn syntax_key_path(text: &str, line: usize) -> String {
         let l = raw.trim();
         if l.starts_with("[[") {
             let name = header(l).join(".");
-            let count = arrays
-                .entry(name.clone())
-                .and_modify(|n| *n += 1)
-                .or_insert(0);
+            let count = arrays.entry(name.clone()).and_modify(|n| *n += 1).or_insert(0);
             table = format!("{name}[{count}]");
         } else if l.starts_with('[') {
             let mut parts = header(l);
@@ -894,12 +785,7 @@ fn syntax_key_path(text: &str, line: usize) -> String {
             }
             table = parts.join(".");
         } else if number + 1 == line {
-            let key = l
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(['"', '\'']);
+            let key = l.split('=').next().unwrap_or("").trim().trim_matches(['"', '\'']);
             if l.contains('=') && !key.is_empty() {
                 return join(&table, key);
             }
@@ -926,9 +812,7 @@ mod tests {
     fn invalid(text: &str) -> (String, usize, String) {
         match parse(text, "test.toml") {
             Err(e @ RegistryError::Invalid { .. }) => {
-                let RegistryError::Invalid { line, ref key, .. } = e else {
-                    unreachable!()
-                };
+                let RegistryError::Invalid { line, ref key, .. } = e else { unreachable!() };
                 (e.to_string(), line, key.clone())
             }
             other => panic!("expected a validation error for {text:?}, got {other:?}"),
@@ -939,36 +823,14 @@ mod tests {
     fn embedded_default_parses() {
         let reg = embedded_default();
         assert_eq!(reg.origin, "embedded default");
-        assert_eq!(
-            reg.daemon,
-            DaemonSettings {
-                idle_timeout_secs: 900,
-                matrix_ttl_secs: 60
-            }
-        );
+        assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60 });
         assert_eq!(reg.runtimes.len(), 1);
         let llama = reg.get("llama").unwrap();
-        assert_eq!(
-            (llama.adapter, llama.command.as_str()),
-            (Adapter::LlamaCpp, "llama-server")
-        );
-        let args = [
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--model",
-            "${LLAMA_MODEL_PATH}",
-        ];
+        assert_eq!((llama.adapter, llama.command.as_str()), (Adapter::LlamaCpp, "llama-server"));
+        let args = ["--host", "127.0.0.1", "--port", "{port}", "--model", "${LLAMA_MODEL_PATH}"];
         assert_eq!(llama.args, args);
-        assert!(
-            !llama.auto_start,
-            "a fresh install must not launch anything"
-        );
-        assert_eq!(
-            (llama.accelerator, &llama.modalities[..]),
-            (Accelerator::Cpu, &[Modality::Text][..])
-        );
+        assert!(!llama.auto_start, "a fresh install must not launch anything");
+        assert_eq!((llama.accelerator, &llama.modalities[..]), (Accelerator::Cpu, &[Modality::Text][..]));
         assert!(llama.uses_port_placeholder() && llama.port.is_none());
         assert_eq!(llama.health, HealthSpec::default());
         assert_eq!(llama.restart, RestartPolicy::default());
@@ -1002,24 +864,14 @@ restart.backoff_initial_ms = 7
 restart.backoff_max_ms = 7
 "#;
         let reg = parse(text, "full.toml").unwrap();
-        assert_eq!(
-            reg.daemon,
-            DaemonSettings {
-                idle_timeout_secs: 0,
-                matrix_ttl_secs: 5
-            }
-        );
+        assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 0, matrix_ttl_secs: 5 });
         let want = RuntimeSpec {
             id: "qwen2.5-7b_q4".into(),
             name: "Qwen".into(),
             adapter: Adapter::Llava,
             command: "/opt/llama/llama-server".into(),
-            args: ["-m", "${MODEL}", "--port", "{port}"]
-                .map(String::from)
-                .to_vec(),
-            env: [("CUDA_VISIBLE_DEVICES", "0"), ("X.Y", "z")]
-                .map(|(k, v)| (k.into(), v.into()))
-                .into(),
+            args: ["-m", "${MODEL}", "--port", "{port}"].map(String::from).to_vec(),
+            env: [("CUDA_VISIBLE_DEVICES", "0"), ("X.Y", "z")].map(|(k, v)| (k.into(), v.into())).into(),
             cwd: Some("/srv".into()),
             host: "::1".into(),
             port: Some(9000),
@@ -1027,18 +879,8 @@ restart.backoff_max_ms = 7
             modalities: vec![Modality::Vision, Modality::Text, Modality::Audio],
             auto_start: false,
             startup_timeout_ms: 5000,
-            health: HealthSpec {
-                path: "/v1/health".into(),
-                interval_ms: 50,
-                timeout_ms: 50,
-                failure_threshold: 1,
-            },
-            restart: RestartPolicy {
-                max_restarts: 0,
-                window_secs: 1,
-                backoff_initial_ms: 7,
-                backoff_max_ms: 7,
-            },
+            health: HealthSpec { path: "/v1/health".into(), interval_ms: 50, timeout_ms: 50, failure_threshold: 1 },
+            restart: RestartPolicy { max_restarts: 0, window_secs: 1, backoff_initial_ms: 7, backoff_max_ms: 7 },
         };
         assert_eq!(reg.runtimes, [want]);
         assert_eq!(reg.runtimes[0].endpoint(9000), "http://[::1]:9000");
@@ -1048,50 +890,23 @@ restart.backoff_max_ms = 7
     fn omitted_keys_take_documented_defaults() {
         let reg = parse(concat!(base!(), "health.path = \"/ready\"\n"), "t").unwrap();
         let a = &reg.runtimes[0];
-        assert_eq!(
-            reg.daemon,
-            DaemonSettings {
-                idle_timeout_secs: 900,
-                matrix_ttl_secs: 60
-            }
-        );
-        assert_eq!(
-            (a.name.as_str(), a.host.as_str(), a.port, a.auto_start),
-            ("a", "127.0.0.1", None, true)
-        );
-        assert_eq!(
-            (a.accelerator, &a.modalities[..]),
-            (Accelerator::Cpu, &[Modality::Text][..])
-        );
+        assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60 });
+        assert_eq!((a.name.as_str(), a.host.as_str(), a.port, a.auto_start), ("a", "127.0.0.1", None, true));
+        assert_eq!((a.accelerator, &a.modalities[..]), (Accelerator::Cpu, &[Modality::Text][..]));
         assert_eq!(a.startup_timeout_ms, 120_000);
-        assert_eq!(
-            a.health,
-            HealthSpec {
-                path: "/ready".into(),
-                ..HealthSpec::default()
-            }
-        );
+        assert_eq!(a.health, HealthSpec { path: "/ready".into(), ..HealthSpec::default() });
         assert_eq!(
             a.restart,
-            RestartPolicy {
-                max_restarts: 3,
-                window_secs: 600,
-                backoff_initial_ms: 1000,
-                backoff_max_ms: 30_000
-            }
+            RestartPolicy { max_restarts: 3, window_secs: 600, backoff_initial_ms: 1000, backoff_max_ms: 30_000 }
         );
-        assert!(
-            a.args.is_empty() && a.env.is_empty() && a.cwd.is_none() && !a.uses_port_placeholder()
-        );
+        assert!(a.args.is_empty() && a.env.is_empty() && a.cwd.is_none() && !a.uses_port_placeholder());
         assert_eq!(a.endpoint(4242), "http://127.0.0.1:4242");
         assert!(parse("", "empty").unwrap().runtimes.is_empty());
     }
 
     #[test]
     fn enums_serialize_as_their_keywords() {
-        fn round_trip<
-            T: Keyword + Serialize + for<'de> Deserialize<'de> + fmt::Debug + PartialEq,
-        >() {
+        fn round_trip<T: Keyword + Serialize + for<'de> Deserialize<'de> + fmt::Debug + PartialEq>() {
             for &k in T::ALL {
                 let value = toml::Value::try_from(k).unwrap();
                 assert_eq!(value.as_str(), Some(k.as_str()));
@@ -1170,38 +985,24 @@ restart.backoff_max_ms = 7
             let (msg, got_line, got_key) = invalid(input);
             let context = format!("case {key}/{fragment}: {msg}");
             assert!(!msg.contains('\n'), "{context}: not one line");
-            assert!(
-                msg.starts_with(&format!("test.toml:{line}:")),
-                "{context}: line {got_line}"
-            );
-            assert!(
-                got_key.contains(key),
-                "{context}: key `{got_key}` lacks `{key}`"
-            );
-            assert!(
-                msg.contains(fragment),
-                "{context}: message lacks {fragment:?}"
-            );
-            let hint = msg
-                .split_once(&format!("(key `{got_key}`); "))
-                .map(|(_, hint)| hint);
-            assert!(
-                hint.is_some_and(|h| h.len() > 5),
-                "{context}: no hint after the key"
-            );
+            assert!(msg.starts_with(&format!("test.toml:{line}:")), "{context}: line {got_line}");
+            assert!(got_key.contains(key), "{context}: key `{got_key}` lacks `{key}`");
+            assert!(msg.contains(fragment), "{context}: message lacks {fragment:?}");
+            let hint = msg.split_once(&format!("(key `{got_key}`); ")).map(|(_, hint)| hint);
+            assert!(hint.is_some_and(|h| h.len() > 5), "{context}: no hint after the key");
         }
     }
 
     #[test]
     fn messages_say_what_is_accepted() {
         let (msg, ..) = invalid(concat!(base!(), "accelerator = \"tpu\"\n"));
-        assert_eq!(msg, "test.toml:5:15: unknown value `tpu` (key `runtime[0].accelerator`); expected one of: cpu, gpu, npu");
+        assert_eq!(
+            msg,
+            "test.toml:5:15: unknown value `tpu` (key `runtime[0].accelerator`); expected one of: cpu, gpu, npu"
+        );
         let (msg, ..) = invalid(concat!(base!(), base!()));
         assert_eq!(msg, "test.toml:6:6: duplicate runtime id (key `runtime[1].id`); ids must be unique; `a` is first defined at line 2");
-        let (msg, ..) = invalid(concat!(
-            base!(),
-            "[runtime.health]\ninterval_ms = 500\ntimeout_ms = 600\n"
-        ));
+        let (msg, ..) = invalid(concat!(base!(), "[runtime.health]\ninterval_ms = 500\ntimeout_ms = 600\n"));
         assert_eq!(msg, "test.toml:7:14: timeout_ms (600) exceeds interval_ms (500) (key `runtime[0].health.timeout_ms`); probes must not overlap; keep timeout_ms <= interval_ms");
     }
 
@@ -1209,34 +1010,18 @@ restart.backoff_max_ms = 7
     fn config_path_precedence() {
         let dir = tempfile::tempdir().unwrap();
         let (xdg, home) = (dir.path().join("xdg"), dir.path().join("home"));
-        let (xdg_file, home_file) = (
-            xdg.join("arw/runtimes.toml"),
-            home.join(".config/arw/runtimes.toml"),
-        );
+        let (xdg_file, home_file) = (xdg.join("arw/runtimes.toml"), home.join(".config/arw/runtimes.toml"));
         let env = |pairs: &[(&str, &Path)]| {
-            let map: BTreeMap<String, PathBuf> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.into()))
-                .collect();
+            let map: BTreeMap<String, PathBuf> = pairs.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
             move |k: &str| map.get(k).map(|p| p.display().to_string())
         };
-        let all = [
-            ("ARW_CONFIG", Path::new("/nope/arw.toml")),
-            ("XDG_CONFIG_HOME", &xdg),
-            ("HOME", &home),
-        ];
+        let all = [("ARW_CONFIG", Path::new("/nope/arw.toml")), ("XDG_CONFIG_HOME", &xdg), ("HOME", &home)];
 
         // Nothing exists yet: only explicitly named files come back.
         assert_eq!(config_path(None, env(&all[1..])), None);
-        assert_eq!(
-            config_path(Some(Path::new("/flag.toml")), env(&all)),
-            Some("/flag.toml".into())
-        );
+        assert_eq!(config_path(Some(Path::new("/flag.toml")), env(&all)), Some("/flag.toml".into()));
         assert_eq!(config_path(None, env(&all)), Some("/nope/arw.toml".into()));
-        assert_eq!(
-            config_path(None, env(&[("ARW_CONFIG", Path::new("")), ("HOME", &home)])),
-            None
-        );
+        assert_eq!(config_path(None, env(&[("ARW_CONFIG", Path::new("")), ("HOME", &home)])), None);
 
         for file in [&home_file, &xdg_file] {
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -1250,13 +1035,8 @@ restart.backoff_max_ms = 7
 
     #[test]
     fn load_reports_missing_explicit_file_and_falls_back_to_default() {
-        let err = load(Some(Path::new("/not/here.toml")), |_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("/not/here.toml: cannot read runtime registry: "),
-            "{err}"
-        );
+        let err = load(Some(Path::new("/not/here.toml")), |_| None).unwrap_err().to_string();
+        assert!(err.starts_with("/not/here.toml: cannot read runtime registry: "), "{err}");
         assert!(err.contains("os error 2") && !err.contains('\n'), "{err}");
         assert_eq!(load(None, |_| None).unwrap(), embedded_default());
 
@@ -1264,14 +1044,9 @@ restart.backoff_max_ms = 7
         let file = dir.path().join("r.toml");
         std::fs::write(&file, concat!(base!(), "port = 0\n")).unwrap();
         let err = load_file(&file).unwrap_err().to_string();
-        assert!(
-            err.starts_with(&format!("{}:5:8: ", file.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("{}:5:8: ", file.display())), "{err}");
         std::fs::write(&file, base!()).unwrap();
-        let via_env = load(None, |k| {
-            (k == "ARW_CONFIG").then(|| file.display().to_string())
-        });
+        let via_env = load(None, |k| (k == "ARW_CONFIG").then(|| file.display().to_string()));
         assert_eq!(via_env.unwrap().origin, file.display().to_string());
     }
 
@@ -1279,14 +1054,9 @@ restart.backoff_max_ms = 7
     fn helpers() {
         assert!(valid_id("a") && valid_id("qwen2.5-7b_q4") && valid_id(&"a".repeat(64)));
         assert!(!valid_id("") && !valid_id("-a") && !valid_id("A") && !valid_id(&"a".repeat(65)));
-        assert_eq!(
-            parse_endpoint("http://localhost:80"),
-            Ok(("localhost".into(), 80))
-        );
+        assert_eq!(parse_endpoint("http://localhost:80"), Ok(("localhost".into(), 80)));
         assert!(parse_endpoint("http://:80").is_err() && parse_endpoint("http://h:0").is_err());
-        assert!(
-            parse_endpoint("http://a b:80").is_err() && parse_endpoint("http://[::1]").is_err()
-        );
+        assert!(parse_endpoint("http://a b:80").is_err() && parse_endpoint("http://[::1]").is_err());
         assert!(check_placeholders("${A}-${_b1}{port}").is_ok());
         assert!(check_placeholders("${1}").is_err() && check_placeholders("${}").is_err());
         assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));

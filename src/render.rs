@@ -22,9 +22,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 pub fn new_table(color: bool) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     if !color {
         table.force_no_tty();
     }
@@ -57,12 +55,7 @@ pub fn badge(report: &StatusReport) -> String {
     let remaining: u32 = rts.iter().map(|r| r.restart_budget.remaining).sum();
     let next_reset = rts
         .iter()
-        .filter_map(|r| {
-            r.restart_budget
-                .reset_at
-                .as_deref()
-                .and_then(crate::time::parse)
-        })
+        .filter_map(|r| r.restart_budget.reset_at.as_deref().and_then(crate::time::parse))
         .min()
         .map(|at| crate::time::relative(at, now))
         .unwrap_or_else(|| "—".into());
@@ -109,33 +102,17 @@ pub fn status_text(report: &StatusReport, color: bool) -> String {
         }
     }
     if report.supervisor.runtimes.is_empty() {
-        out.push_str(&format!(
-            "no runtimes registered ({})\n",
-            report.supervisor.registry_origin
-        ));
+        out.push_str(&format!("no runtimes registered ({})\n", report.supervisor.registry_origin));
         return out;
     }
     let mut table = new_table(color);
-    table.set_header([
-        "id",
-        "state",
-        "accel",
-        "endpoint",
-        "pid",
-        "restarts",
-        "next reset",
-        "last exit",
-    ]);
+    table.set_header(["id", "state", "accel", "endpoint", "pid", "restarts", "next reset", "last exit"]);
     for rt in &report.supervisor.runtimes {
         let mut state = rt.state.as_str().to_string();
         if let Some(reason) = &rt.reason {
             state.push_str(&format!("\n{reason}"));
         }
-        let state_cell = if color {
-            Cell::new(state).fg(state_color(rt.state))
-        } else {
-            Cell::new(state)
-        };
+        let state_cell = if color { Cell::new(state).fg(state_color(rt.state)) } else { Cell::new(state) };
         table.add_row(vec![
             Cell::new(&rt.id),
             state_cell,
@@ -158,12 +135,7 @@ pub fn restore_text(report: &RestoreReport) -> String {
         .reset_at
         .as_deref()
         .and_then(crate::time::parse)
-        .map(|at| {
-            format!(
-                "; window resets {}",
-                crate::time::relative(at, SystemTime::now())
-            )
-        })
+        .map(|at| format!("; window resets {}", crate::time::relative(at, SystemTime::now())))
         .unwrap_or_default();
     format!(
         "{}\nrestart budget: {} of {} left ({} automatic, {} manual in the last {}s){reset}\n",

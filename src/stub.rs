@@ -80,9 +80,7 @@ pub struct StubArgs {
 /// llama-server would (bind failure → 1, `--exit-at-start`, `--crash-after`).
 pub fn run(args: StubArgs) -> anyhow::Result<()> {
     if let Some(code) = args.exit_at_start {
-        log(&format!(
-            "error: stub-llama: simulated startup failure (--exit-at-start {code})"
-        ));
+        log(&format!("error: stub-llama: simulated startup failure (--exit-at-start {code})"));
         std::process::exit(code);
     }
     log("stub-llama: arw's built-in llama-server stub, not a real runtime");
@@ -91,17 +89,13 @@ pub fn run(args: StubArgs) -> anyhow::Result<()> {
         let _ = err.write_all(simulated_gpu_log(SIM_LAYERS).as_bytes());
         let _ = err.flush();
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         // Handlers go in before binding so that even an early SIGTERM exits 0.
         let shutdown = shutdown_signal()?;
         let Ok(listener) = TcpListener::bind((args.host.as_str(), args.port)).await else {
             let (host, port) = (&args.host, args.port);
-            log(&format!(
-                "main: couldn't bind HTTP server socket, hostname: {host}, port: {port}"
-            ));
+            log(&format!("main: couldn't bind HTTP server socket, hostname: {host}, port: {port}"));
             std::process::exit(1);
         };
         serve(listener, args, shutdown).await
@@ -112,10 +106,7 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'stati
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int) = (
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::interrupt())?,
-        );
+        let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
         Ok(async move {
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         })
@@ -190,17 +181,13 @@ where
         shutdown: rx.clone(),
         args,
     });
-    log(&format!(
-        "main: HTTP server is listening, hostname: {host}, port: {port}, http threads: 3"
-    ));
+    log(&format!("main: HTTP server is listening, hostname: {host}, port: {port}, http threads: 3"));
     log("main: loading model");
     if !s.args.never_ready {
         let (stub, warmup) = (s.clone(), Duration::from_millis(s.args.warmup_ms));
         let loaded = move || {
             log("main: model loaded");
-            log(&format!(
-                "main: server is listening on http://{host}:{port} - starting the main loop"
-            ));
+            log(&format!("main: server is listening on http://{host}:{port} - starting the main loop"));
             log("srv  update_slots: all slots are idle");
             stub.ready.store(true, SeqCst);
         };
@@ -257,23 +244,15 @@ async fn gate(State(s): State<Arc<Stub>>, req: Request, next: Next) -> Response 
     let path = req.uri().path();
     let health = matches!(path, "/health" | "/v1/health");
     let models = matches!(path, "/models" | "/v1/models");
-    let inference = matches!(
-        path,
-        "/v1/chat/completions" | "/chat/completions" | "/completion" | "/completions"
-    );
+    let inference = matches!(path, "/v1/chat/completions" | "/chat/completions" | "/completion" | "/completions");
     let ready = s.ready.load(SeqCst);
     let _busy = (inference && ready).then(|| Busy::enter(&s.processing));
-    let mut resp = if health || models || ready {
-        next.run(req).await
-    } else {
-        loading().into_response()
-    };
+    let mut resp = if health || models || ready { next.run(req).await } else { loading().into_response() };
     // Delay delivery rather than arrival, so /metrics shows what was in flight.
     if !health && s.args.slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(s.args.slow_ms)).await;
     }
-    resp.headers_mut()
-        .insert(header::SERVER, HeaderValue::from_static("llama.cpp"));
+    resp.headers_mut().insert(header::SERVER, HeaderValue::from_static("llama.cpp"));
     resp
 }
 
@@ -306,11 +285,7 @@ async fn health(State(s): State<Arc<Stub>>) -> Response {
 
 async fn models(State(s): State<Arc<Stub>>) -> Response {
     let id = &s.args.model;
-    let caps = if s.args.vision {
-        json!(["completion", "multimodal"])
-    } else {
-        json!(["completion"])
-    };
+    let caps = if s.args.vision { json!(["completion", "multimodal"]) } else { json!(["completion"]) };
     // llama-server reports meta only once the model is loaded.
     let meta = s.ready.load(SeqCst).then(|| {
         json!({"vocab_type": 1, "n_vocab": 32000, "n_ctx_train": 4096, "n_embd": 2048,
@@ -344,10 +319,7 @@ async fn metrics(State(s): State<Arc<Stub>>) -> Response {
     let start = HeaderValue::from(s.start_unix);
     let mut resp = metrics_text(&totals, s.processing.load(SeqCst)).into_response();
     let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     headers.insert(HeaderName::from_static("process-start-time-unix"), start);
     resp
 }
@@ -385,11 +357,7 @@ fn metrics_text(t: &Totals, processing: u64) -> String {
         let (kind, rest) = def.split_once(' ').unwrap_or_default();
         let (name, help) = rest.split_once(' ').unwrap_or_default();
         // Like C++ streams, whole numbers print without a fraction.
-        let v = if v.fract() == 0.0 {
-            (v as i64).to_string()
-        } else {
-            v.to_string()
-        };
+        let v = if v.fract() == 0.0 { (v as i64).to_string() } else { v.to_string() };
         out += &format!("# HELP llamacpp:{name} {help}\n# TYPE llamacpp:{name} {kind}\n");
         out += &format!("llamacpp:{name} {v}\n");
     }
@@ -407,10 +375,7 @@ async fn chat(State(s): State<Arc<Stub>>, body: Bytes) -> Handled {
     let texts: Vec<String> = messages.iter().map(content_text).collect();
     let prompt_n = texts.iter().map(|t| count_words(t)).sum();
     let is_user = |i: &usize| messages[*i].get("role").and_then(Value::as_str) == Some("user");
-    let prompt = &texts[(0..texts.len())
-        .rev()
-        .find(is_user)
-        .unwrap_or(texts.len() - 1)];
+    let prompt = &texts[(0..texts.len()).rev().find(is_user).unwrap_or(texts.len() - 1)];
     let limit = token_limit(&req, &["max_tokens", "max_completion_tokens", "n_predict"]);
     let (words, truncated, timings) = generate(&s, prompt, prompt_n, limit);
     let finish = if truncated { "length" } else { "stop" };
@@ -437,10 +402,7 @@ async fn chat(State(s): State<Arc<Stub>>, body: Bytes) -> Handled {
     for (i, word) in words.iter().enumerate() {
         // Pieces concatenate to exactly the non-streamed content.
         let sep = if i == 0 { "" } else { " " };
-        events.push(chunk(
-            json!({ "content": format!("{sep}{word}") }),
-            json!(null),
-        ));
+        events.push(chunk(json!({ "content": format!("{sep}{word}") }), json!(null)));
     }
     let mut last = chunk(json!({}), json!(finish));
     (last["usage"], last["timings"]) = (usage, timings);
@@ -490,9 +452,7 @@ async fn describe(State(s): State<Arc<Stub>>, body: Bytes) -> Handled {
 fn admit(s: &Stub) -> Result<u64, ApiError> {
     let n = s.requests.fetch_add(1, SeqCst) + 1;
     if let Some(limit) = s.args.crash_after.filter(|limit| n > *limit) {
-        log(&format!(
-            "stub-llama: simulated crash at request {n}, after {limit}"
-        ));
+        log(&format!("stub-llama: simulated crash at request {n}, after {limit}"));
         std::process::exit(101);
     }
     if let Some(limit) = s.args.fail_after.filter(|limit| n > *limit) {
@@ -546,11 +506,7 @@ fn content_text(message: &Value) -> String {
     let part_text = |p: &Value| p.get("text").and_then(Value::as_str).map(str::to_owned);
     match message.get("content") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(part_text)
-            .collect::<Vec<_>>()
-            .join(" "),
+        Some(Value::Array(parts)) => parts.iter().filter_map(part_text).collect::<Vec<_>>().join(" "),
         _ => String::new(),
     }
 }
@@ -674,10 +630,7 @@ mod tests {
     fn base64_decodes_and_rejects_garbage() {
         assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(base64_decode("aGVs\nbG8").unwrap(), b"hello");
-        assert_eq!(
-            base64_decode("-_-_").unwrap(),
-            base64_decode("+/+/").unwrap()
-        );
+        assert_eq!(base64_decode("-_-_").unwrap(), base64_decode("+/+/").unwrap());
         assert_eq!(base64_decode(PNG_2X3_B64).unwrap(), PNG_2X3);
         assert!(base64_decode("aGV*").unwrap_err().contains("offset 3"));
         assert!(base64_decode("aGVsb").is_err());
@@ -689,9 +642,7 @@ mod tests {
         assert_eq!(png_dimensions(PNG_2X3), Ok((2, 3)));
         let gif = base64_decode(GIF_B64).unwrap();
         assert!(png_dimensions(&gif).unwrap_err().contains("signature"));
-        assert!(png_dimensions(&PNG_2X3[..20])
-            .unwrap_err()
-            .contains("truncated"));
+        assert!(png_dimensions(&PNG_2X3[..20]).unwrap_err().contains("truncated"));
         let mut not_ihdr = PNG_2X3.to_vec();
         not_ihdr[12..16].copy_from_slice(b"IDAT");
         assert!(png_dimensions(&not_ihdr).is_err());
@@ -701,19 +652,10 @@ mod tests {
     fn words_truncate_to_the_limit() {
         let (words, cut) = truncate_words("a  b\nc d", Some(2));
         assert_eq!((words.join(" "), cut), ("a b".to_string(), true));
-        assert_eq!(
-            truncate_words("a b", Some(2)),
-            (vec!["a".into(), "b".into()], false)
-        );
+        assert_eq!(truncate_words("a b", Some(2)), (vec!["a".into(), "b".into()], false));
         assert_eq!(truncate_words("a b", None).0.len(), 2);
-        assert_eq!(
-            token_limit(&json!({"max_tokens": -1}), &["max_tokens"]),
-            None
-        );
-        assert_eq!(
-            token_limit(&json!({"n_predict": 3}), &["max_tokens", "n_predict"]),
-            Some(3)
-        );
+        assert_eq!(token_limit(&json!({"max_tokens": -1}), &["max_tokens"]), None);
+        assert_eq!(token_limit(&json!({"n_predict": 3}), &["max_tokens", "n_predict"]), Some(3));
     }
 
     #[test]
@@ -731,21 +673,12 @@ mod tests {
             "load_tensors:        CUDA0 model buffer size =   601.04 MiB",
             "load_tensors:   CPU_Mapped model buffer size =    35.16 MiB",
         ];
-        assert_eq!(
-            simulated_gpu_log(22),
-            expected.map(|l| l.to_owned() + "\n").concat()
-        );
+        assert_eq!(simulated_gpu_log(22), expected.map(|l| l.to_owned() + "\n").concat());
     }
 
     #[test]
     fn metrics_text_uses_llama_cpp_names() {
-        let t = Totals {
-            prompt_tokens: 4,
-            predicted_tokens: 3,
-            prompt_ms: 2.0,
-            predicted_ms: 6.0,
-            decode_calls: 4,
-        };
+        let t = Totals { prompt_tokens: 4, predicted_tokens: 3, prompt_ms: 2.0, predicted_ms: 6.0, decode_calls: 4 };
         let text = metrics_text(&t, 1);
         for line in [
             "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.",
@@ -775,19 +708,10 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let args = StubArgs {
-                host: "127.0.0.1".into(),
-                model: "stub-test".into(),
-                ..args
-            };
+            let args = StubArgs { host: "127.0.0.1".into(), model: "stub-test".into(), ..args };
             let serving = serve(listener, args, async { _ = stopped.await });
             let server = tokio::spawn(async { serving.await.unwrap() });
-            Running {
-                base,
-                http: reqwest::Client::new(),
-                stop,
-                server,
-            }
+            Running { base, http: reqwest::Client::new(), stop, server }
         }
 
         async fn call(&self, path: &str, body: Option<&str>) -> (u16, String) {
@@ -808,16 +732,10 @@ mod tests {
 
     #[tokio::test]
     async fn serves_llama_server_api() {
-        let args = StubArgs {
-            warmup_ms: 300,
-            fail_after: Some(3),
-            vision: true,
-            ..Default::default()
-        };
+        let args = StubArgs { warmup_ms: 300, fail_after: Some(3), vision: true, ..Default::default() };
         let stub = Running::start(args).await;
 
-        let loading =
-            r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
+        let loading = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
         assert_eq!(stub.call("/health", None).await, (503, loading.to_owned()));
         let deadline = Instant::now() + Duration::from_secs(10);
         while stub.call("/health", None).await != (200, r#"{"status":"ok"}"#.to_owned()) {
@@ -829,99 +747,50 @@ mod tests {
         let models: Value = serde_json::from_str(&models).unwrap();
         assert_eq!(models["data"][0]["id"], "stub-test");
         assert_eq!(models["data"][0]["owned_by"], "llamacpp");
-        assert_eq!(
-            models["models"][0]["capabilities"],
-            json!(["completion", "multimodal"])
-        );
+        assert_eq!(models["models"][0]["capabilities"], json!(["completion", "multimodal"]));
 
         let (status, bad) = stub.call("/v1/chat/completions", Some("{nope")).await;
         assert_eq!(status, 400);
         assert!(bad.contains(r#""type":"invalid_request_error""#), "{bad}");
-        assert_eq!(
-            stub.post("/v1/chat/completions", json!({"model": "x"}))
-                .await
-                .0,
-            400
-        );
+        assert_eq!(stub.post("/v1/chat/completions", json!({"model": "x"})).await.0, 400);
 
         let msgs = json!([{"role": "system", "content": "be brief"},
                           {"role": "user", "content": "hello there stub"}]);
-        let (status, chat) = stub
-            .post("/v1/chat/completions", json!({ "messages": msgs }))
-            .await;
+        let (status, chat) = stub.post("/v1/chat/completions", json!({ "messages": msgs })).await;
         assert_eq!((status, &chat["object"]), (200, &json!("chat.completion")));
-        assert_eq!(
-            chat["choices"][0]["message"]["content"],
-            "stub reply: hello there stub"
-        );
+        assert_eq!(chat["choices"][0]["message"]["content"], "stub reply: hello there stub");
         assert_eq!(chat["choices"][0]["finish_reason"], "stop");
         let usage = json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10});
         assert_eq!(chat["usage"], usage);
 
         let body = json!({"messages": msgs, "stream": true, "max_tokens": 3}).to_string();
         let (_, sse) = stub.call("/v1/chat/completions", Some(&body)).await;
-        let data: Vec<&str> = sse
-            .split("\n\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .collect();
+        let data: Vec<&str> = sse.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).collect();
         assert_eq!(data.last(), Some(&"[DONE]"));
-        let chunks = data[..data.len() - 1]
-            .iter()
-            .map(|d| serde_json::from_str(d).unwrap());
+        let chunks = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap());
         let chunks: Vec<Value> = chunks.collect();
-        assert!(chunks
-            .iter()
-            .all(|c| c["object"] == "chat.completion.chunk"));
+        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
         assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-        let content = chunks
-            .iter()
-            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str());
+        let content = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str());
         assert_eq!(content.collect::<String>(), "stub reply: hello");
-        assert_eq!(
-            chunks.last().unwrap()["choices"][0]["finish_reason"],
-            "length"
-        );
+        assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "length");
 
-        let (_, done) = stub
-            .post("/completion", json!({"prompt": "one two", "n_predict": 2}))
-            .await;
-        assert_eq!(
-            (&done["content"], &done["stop"]),
-            (&json!("stub reply:"), &json!(true))
-        );
-        assert_eq!(
-            (&done["tokens_predicted"], &done["tokens_evaluated"]),
-            (&json!(2), &json!(2))
-        );
+        let (_, done) = stub.post("/completion", json!({"prompt": "one two", "n_predict": 2})).await;
+        assert_eq!((&done["content"], &done["stop"]), (&json!("stub reply:"), &json!(true)));
+        assert_eq!((&done["tokens_predicted"], &done["tokens_evaluated"]), (&json!(2), &json!(2)));
 
         // --fail-after 3: the fourth well-formed request fails.
-        let (status, failed) = stub
-            .post("/v1/chat/completions", json!({ "messages": msgs }))
-            .await;
-        assert_eq!(
-            (status, &failed["error"]["type"]),
-            (500, &json!("server_error"))
-        );
+        let (status, failed) = stub.post("/v1/chat/completions", json!({ "messages": msgs })).await;
+        assert_eq!((status, &failed["error"]["type"]), (500, &json!("server_error")));
 
         let (_, metrics) = stub.call("/metrics", None).await;
-        assert!(
-            metrics.contains("\nllamacpp:prompt_tokens_total 12\n"),
-            "{metrics}"
-        );
-        assert!(
-            metrics.contains("\nllamacpp:tokens_predicted_total 10\n"),
-            "{metrics}"
-        );
+        assert!(metrics.contains("\nllamacpp:prompt_tokens_total 12\n"), "{metrics}");
+        assert!(metrics.contains("\nllamacpp:tokens_predicted_total 10\n"), "{metrics}");
 
-        let (_, seen) = stub
-            .post("/describe", json!({"image": PNG_2X3_B64, "prompt": "?"}))
-            .await;
+        let (_, seen) = stub.post("/describe", json!({"image": PNG_2X3_B64, "prompt": "?"})).await;
         assert_eq!(seen["description"], "stub llava: a 2x3 png image");
         assert_eq!((&seen["width"], &seen["height"]), (&json!(2), &json!(3)));
-        assert_eq!(
-            stub.post("/describe", json!({ "image": GIF_B64 })).await.0,
-            400
-        );
+        assert_eq!(stub.post("/describe", json!({ "image": GIF_B64 })).await.0, 400);
         assert_eq!(stub.post("/describe", json!({"image": "!!"})).await.0, 400);
 
         let (status, missing) = stub.call("/nope", None).await;
@@ -933,11 +802,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_describe_without_vision_and_a_hung_health_does_not_block_shutdown() {
-        let stub = Running::start(StubArgs {
-            hang_health_after: Some(0),
-            ..Default::default()
-        })
-        .await;
+        let stub = Running::start(StubArgs { hang_health_after: Some(0), ..Default::default() }).await;
         assert_eq!(stub.post("/describe", json!({"image": ""})).await.0, 404);
         let hung = tokio::spawn(stub.http.get(format!("{}/health", stub.base)).send());
         tokio::time::sleep(Duration::from_millis(100)).await;

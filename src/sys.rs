@@ -47,15 +47,7 @@ pub fn die_with_parent() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: prctl with integer arguments; async-signal-safe.
-        let rc = unsafe {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            )
-        };
+        let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -68,20 +68,12 @@ impl HttpTelemetry {
         if self.samples.len() == MAX_SAMPLES {
             self.samples.pop_front();
         }
-        self.samples.push_back(Sample {
-            at,
-            route: route.to_string(),
-            status,
-            elapsed,
-        });
+        self.samples.push_back(Sample { at, route: route.to_string(), status, elapsed });
     }
 
     pub fn summary(&self, now: Instant) -> HttpSummary {
-        let recent: Vec<&Sample> = self
-            .samples
-            .iter()
-            .filter(|s| now.saturating_duration_since(s.at) < WINDOW)
-            .collect();
+        let recent: Vec<&Sample> =
+            self.samples.iter().filter(|s| now.saturating_duration_since(s.at) < WINDOW).collect();
         let window_errors = recent.iter().filter(|s| is_error(s.status)).count() as u64;
         let mut by_route: BTreeMap<&str, (u64, Duration, Duration)> = BTreeMap::new();
         for s in &recent {
@@ -105,11 +97,7 @@ impl HttpTelemetry {
         HttpSummary {
             requests_total: self.requests_total,
             errors_total: self.errors_total,
-            error_rate: if recent.is_empty() {
-                0.0
-            } else {
-                window_errors as f64 / recent.len() as f64
-            },
+            error_rate: if recent.is_empty() { 0.0 } else { window_errors as f64 / recent.len() as f64 },
             window_secs: WINDOW.as_secs(),
             window_requests: recent.len() as u64,
             window_errors,
@@ -130,18 +118,12 @@ mod tests {
         t.record_at(start, "/v1/chat/completions", 500, Duration::from_millis(5));
         t.record_at(start, "/v1/chat/completions", 404, Duration::from_millis(5));
         let s = t.summary(start);
-        assert_eq!(
-            (s.requests_total, s.errors_total, s.window_errors),
-            (2, 1, 1)
-        );
+        assert_eq!((s.requests_total, s.errors_total, s.window_errors), (2, 1, 1));
         assert!((s.error_rate - 0.5).abs() < 1e-9);
         let later = start + WINDOW + Duration::from_secs(1);
         t.record_at(later, "/v1/chat/completions", 200, Duration::from_millis(5));
         let s = t.summary(later);
-        assert_eq!(
-            s.error_rate, 0.0,
-            "errors older than the window no longer count"
-        );
+        assert_eq!(s.error_rate, 0.0, "errors older than the window no longer count");
         assert_eq!(s.errors_total, 1, "lifetime total keeps them");
     }
 

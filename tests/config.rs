@@ -9,17 +9,12 @@ use std::time::Duration;
 /// error naming the file, line and key.
 #[test]
 fn bad_manifest_at_start_is_a_clear_error() {
-    let arw = Arw::with_config(
-        "[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nport = 70000\n",
-    );
+    let arw = Arw::with_config("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nport = 70000\n");
     let out = arw.run(&["runtime", "status"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let path = arw.config_path().display().to_string();
-    assert!(
-        err.contains(&format!("{path}:5:")),
-        "names file and line: {err}"
-    );
+    assert!(err.contains(&format!("{path}:5:")), "names file and line: {err}");
     assert!(err.contains("port"), "names the key: {err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
@@ -39,40 +34,22 @@ fn missing_config_file_is_an_error() {
 fn bad_reload_keeps_last_good_registry() {
     let arw = Arw::with_config(&stub_runtime("one", &[], "auto_start = false"));
     assert_eq!(state(&arw.status(), "one"), "offline");
-    std::fs::write(
-        arw.config_path(),
-        "[[runtime]]\nid = \"two\"\nadapter = \"warp-drive\"\ncommand = \"x\"\n",
-    )
-    .unwrap();
+    std::fs::write(arw.config_path(), "[[runtime]]\nid = \"two\"\nadapter = \"warp-drive\"\ncommand = \"x\"\n")
+        .unwrap();
     let out = arw.run(&["daemon", "reload"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("adapter") && err.contains("last good registry"),
-        "{err}"
-    );
+    assert!(err.contains("adapter") && err.contains("last good registry"), "{err}");
     let status = arw.status();
-    assert_eq!(
-        status["supervisor"]["runtimes"].as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(status["supervisor"]["runtimes"].as_array().unwrap().len(), 1);
     assert_eq!(state(&status, "one"), "offline");
 
-    let good = format!(
-        "{}{}",
-        stub_runtime("one", &[], "auto_start = false"),
-        stub_runtime("two", &[], "auto_start = false")
-    );
+    let good =
+        format!("{}{}", stub_runtime("one", &[], "auto_start = false"), stub_runtime("two", &[], "auto_start = false"));
     std::fs::write(arw.config_path(), good).unwrap();
     let report = arw.json(&["daemon", "reload", "--json"]);
     assert_eq!(report["added"], serde_json::json!(["two"]));
-    assert_eq!(
-        arw.status()["supervisor"]["runtimes"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(arw.status()["supervisor"]["runtimes"].as_array().unwrap().len(), 2);
 }
 
 /// Editing the file is noticed without a command; a broken edit is ignored.
@@ -84,22 +61,13 @@ fn file_change_reloads_and_bad_edit_is_ignored() {
     // Give the watcher a chance to see the bad edit, then make a good one.
     let log = arw.home.join("logs/daemon.log");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("keeping the last good registry")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bad edit never noticed"
-        );
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("keeping the last good registry") {
+        assert!(std::time::Instant::now() < deadline, "bad edit never noticed");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(state(&arw.status(), "one"), "offline");
-    let good = format!(
-        "{}{}",
-        stub_runtime("one", &[], "auto_start = false"),
-        stub_runtime("two", &[], "auto_start = false")
-    );
+    let good =
+        format!("{}{}", stub_runtime("one", &[], "auto_start = false"), stub_runtime("two", &[], "auto_start = false"));
     std::fs::write(arw.config_path(), good).unwrap();
     arw.wait_for(Duration::from_secs(10), "two registered", |s| {
         s["supervisor"]["runtimes"].as_array().unwrap().len() == 2

@@ -23,32 +23,19 @@ fn first_command_autostarts_the_daemon() {
 fn fifty_cold_clients_start_one_daemon() {
     let arw = Arw::new();
     let children: Vec<_> = (0..50)
-        .map(|_| {
-            arw.cmd(&["runtime", "status", "--json"])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| arw.cmd(&["runtime", "status", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap())
         .collect();
     let mut pids_seen = std::collections::BTreeSet::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
         assert!(v["matrix"]["ttl_seconds"].as_u64().unwrap() > 0);
         pids_seen.insert(arw.daemon_pid().unwrap());
     }
     assert_eq!(pids_seen.len(), 1, "exactly one daemon: {pids_seen:?}");
     let log = std::fs::read_to_string(arw.home.join("logs/daemon.log")).unwrap();
-    assert_eq!(
-        log.matches("listening on").count(),
-        1,
-        "one daemon ever started:\n{log}"
-    );
+    assert_eq!(log.matches("listening on").count(), 1, "one daemon ever started:\n{log}");
 }
 
 /// kill -9 leaves a socket file behind; the next command replaces it.
@@ -59,10 +46,7 @@ fn stale_socket_after_kill_9_is_recovered() {
     let pid = arw.daemon_pid().unwrap();
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     assert!(wait_gone(pid, Duration::from_secs(5)));
-    assert!(
-        arw.home.join("run/arw.sock").exists(),
-        "socket file left behind"
-    );
+    assert!(arw.home.join("run/arw.sock").exists(), "socket file left behind");
     let status = arw.status();
     assert!(status["matrix"]["items"].is_object());
     let new_pid = arw.daemon_pid().unwrap();
@@ -77,10 +61,7 @@ fn no_autostart_is_exit_3() {
     let out = arw.run(&["runtime", "status"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with("arw: error: the arw daemon is not running at `"),
-        "{err}"
-    );
+    assert!(err.starts_with("arw: error: the arw daemon is not running at `"), "{err}");
     assert!(err.contains("ARW_NO_AUTOSTART"), "{err}");
     assert!(!arw.home.join("run/daemon.pid").exists());
 }
@@ -91,34 +72,20 @@ fn permissions_and_no_tcp_listener() {
     let arw = Arw::new();
     arw.status();
     for dir in ["", "run", "logs", "cache"] {
-        let mode = std::fs::metadata(arw.home.join(dir))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(arw.home.join(dir)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{dir:?} is {mode:o}");
     }
-    let mode = std::fs::metadata(arw.home.join("run/arw.sock"))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(arw.home.join("run/arw.sock")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let pid = arw.daemon_pid().unwrap();
     let inodes = socket_inodes(pid);
-    assert!(
-        !inodes.is_empty(),
-        "the daemon has at least its unix socket"
-    );
+    assert!(!inodes.is_empty(), "the daemon has at least its unix socket");
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let text = std::fs::read_to_string(table).unwrap_or_default();
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
             let (st, inode) = (cols[3], cols[9]);
-            assert!(
-                !(st == "0A" && inodes.contains(&inode.to_string())),
-                "daemon listens on TCP: {line}"
-            );
+            assert!(!(st == "0A" && inodes.contains(&inode.to_string())), "daemon listens on TCP: {line}");
         }
     }
 }
@@ -128,12 +95,7 @@ fn socket_inodes(pid: u32) -> Vec<String> {
         .unwrap()
         .flatten()
         .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter_map(|l| {
-            l.to_str()?
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')
-                .map(str::to_string)
-        })
+        .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_string))
         .collect()
 }
 
@@ -142,17 +104,10 @@ fn socket_inodes(pid: u32) -> Vec<String> {
 fn too_long_socket_path_is_a_clear_error() {
     let arw = Arw::new();
     let long = arw.dir.path().join("x".repeat(120));
-    let out = arw
-        .cmd(&["runtime", "status"])
-        .env("ARW_HOME", &long)
-        .output()
-        .unwrap();
+    let out = arw.cmd(&["runtime", "status"]).env("ARW_HOME", &long).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("longer than") && err.contains("ARW_HOME"),
-        "{err}"
-    );
+    assert!(err.contains("longer than") && err.contains("ARW_HOME"), "{err}");
 }
 
 /// The daemon exits by itself when idle: no clients, no running runtime.
@@ -161,14 +116,8 @@ fn idle_daemon_exits() {
     let arw = Arw::new().env("ARW_IDLE_TIMEOUT_SECS", "1");
     arw.status();
     let pid = arw.daemon_pid().unwrap();
-    assert!(
-        wait_gone(pid, Duration::from_secs(10)),
-        "daemon still running after its idle timeout"
-    );
-    assert!(
-        !arw.home.join("run/arw.sock").exists(),
-        "socket removed on exit"
-    );
+    assert!(wait_gone(pid, Duration::from_secs(10)), "daemon still running after its idle timeout");
+    assert!(!arw.home.join("run/arw.sock").exists(), "socket removed on exit");
 }
 
 /// `daemon stop` stops it; `daemon status` then says it is not running (exit 3).

@@ -31,21 +31,11 @@ fn mismatched_daemon_is_replaced() {
     let mut old = start_fake_daemon(&arw);
     let old_pid = old.id();
     let out = arw.run(&["runtime", "status", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("replacing daemon") && err.contains("0.0.0-other"),
-        "{err}"
-    );
+    assert!(err.contains("replacing daemon") && err.contains("0.0.0-other"), "{err}");
     let status = old.wait().unwrap();
-    assert!(
-        status.success(),
-        "old daemon drained and exited cleanly: {status:?}"
-    );
+    assert!(status.success(), "old daemon drained and exited cleanly: {status:?}");
     let new_pid = arw.daemon_pid().unwrap();
     assert_ne!(new_pid, old_pid);
     let info = arw.json(&["daemon", "status", "--json"]);
@@ -60,10 +50,7 @@ fn mismatched_daemon_is_refused_with_flag() {
     let out = arw.run(&["--no-restart-daemon", "runtime", "status"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("different build") && err.contains("arw daemon restart"),
-        "{err}"
-    );
+    assert!(err.contains("different build") && err.contains("arw daemon restart"), "{err}");
     assert!(alive(old.id()), "the other daemon was left alone");
     old.kill().unwrap();
     old.wait().unwrap();
@@ -102,22 +89,13 @@ fn garbage_frames_do_not_hurt_the_daemon() {
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let reply = read_reply(&mut s).expect("an error reply");
     assert_eq!(reply["result"]["Err"]["kind"], "bad_frame", "{reply}");
-    assert!(
-        read_reply(&mut s).is_none(),
-        "connection closed after the error"
-    );
+    assert!(read_reply(&mut s).is_none(), "connection closed after the error");
 
     // Oversized length prefix.
     let mut s = connect(&arw);
     s.write_all(&u32::MAX.to_be_bytes()).unwrap();
     let reply = read_reply(&mut s).expect("an error reply");
-    assert!(
-        reply["result"]["Err"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("exceeds"),
-        "{reply}"
-    );
+    assert!(reply["result"]["Err"]["message"].as_str().unwrap().contains("exceeds"), "{reply}");
 
     // Valid length, invalid JSON as the hello.
     let mut s = connect(&arw);
@@ -131,8 +109,7 @@ fn garbage_frames_do_not_hurt_the_daemon() {
     s.write_all(&frame(&hello)).unwrap();
     let welcome = read_reply(&mut s).expect("welcome");
     assert_eq!(welcome["pid"], pid);
-    s.write_all(&frame(r#"{"id":1,"request":{"type":"launch_missiles"}}"#))
-        .unwrap();
+    s.write_all(&frame(r#"{"id":1,"request":{"type":"launch_missiles"}}"#)).unwrap();
     let reply = read_reply(&mut s).expect("an error reply");
     assert_eq!(reply["result"]["Err"]["kind"], "bad_frame");
 
@@ -152,8 +129,5 @@ fn garbage_frames_do_not_hurt_the_daemon() {
 }
 
 fn build_id(arw: &Arw) -> String {
-    arw.json(&["daemon", "status", "--json"])["build_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    arw.json(&["daemon", "status", "--json"])["build_id"].as_str().unwrap().to_string()
 }

@@ -26,42 +26,19 @@ fn exhausted_restore_exits_4_then_window_resets() {
         runtime(s, "crashy")["reason"] == "restart budget exhausted"
     });
     let out = arw.run(&["runtime", "restore", "--id", "crashy"]);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(4), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("restart budget for `crashy` is exhausted") && err.contains("resets at"),
-        "{err}"
-    );
+    assert!(err.contains("restart budget for `crashy` is exhausted") && err.contains("resets at"), "{err}");
     assert!(err.contains("--force"), "{err}");
 
-    let dry = arw.run(&[
-        "runtime",
-        "restore",
-        "--id",
-        "crashy",
-        "--dry-run",
-        "--json",
-    ]);
+    let dry = arw.run(&["runtime", "restore", "--id", "crashy", "--dry-run", "--json"]);
     assert_eq!(dry.status.code(), Some(4));
-    let doc: serde_json::Value =
-        serde_json::from_slice(&dry.stdout).expect("JSON even when exhausted");
+    let doc: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("JSON even when exhausted");
     assert_eq!(doc["outcome"], "exhausted");
 
     std::fs::write(&marker, "").unwrap();
-    let status = arw.wait_for(Duration::from_secs(15), "resumed after the window", |s| {
-        state(s, "crashy") == "ready"
-    });
-    assert!(
-        runtime(&status, "crashy")["restart_budget"]["remaining"]
-            .as_u64()
-            .unwrap()
-            >= 1
-    );
+    let status = arw.wait_for(Duration::from_secs(15), "resumed after the window", |s| state(s, "crashy") == "ready");
+    assert!(runtime(&status, "crashy")["restart_budget"]["remaining"].as_u64().unwrap() >= 1);
     let doc = arw.json(&["runtime", "restore", "--id", "crashy", "--json"]);
     assert_eq!(doc["outcome"], "ready", "{doc}");
     assert_eq!(doc["restart_budget"]["manual"], 1);
@@ -72,22 +49,14 @@ fn exhausted_restore_exits_4_then_window_resets() {
 #[test]
 fn restore_reports_budget_and_counts_manual() {
     let arw = Arw::with_config(&stub_runtime("stub", &["--warmup-ms", "200"], ""));
-    let before = arw.wait_for(Duration::from_secs(20), "ready", |s| {
-        state(s, "stub") == "ready"
-    });
+    let before = arw.wait_for(Duration::from_secs(20), "ready", |s| state(s, "stub") == "ready");
     let old_pid = runtime(&before, "stub")["pid"].as_u64().unwrap() as u32;
     let doc = arw.json(&["runtime", "restore", "--id", "stub", "--json"]);
     assert_eq!(doc["outcome"], "ready", "{doc}");
     assert_eq!(doc["restart_budget"]["manual"], 1);
     assert_eq!(doc["restart_budget"]["remaining"], 2);
-    assert!(
-        doc["ready_ms"].as_u64().unwrap() >= 200,
-        "waited for warm-up: {doc}"
-    );
-    assert!(
-        wait_gone(old_pid, Duration::from_secs(5)),
-        "old process stopped"
-    );
+    assert!(doc["ready_ms"].as_u64().unwrap() >= 200, "waited for warm-up: {doc}");
+    assert!(wait_gone(old_pid, Duration::from_secs(5)), "old process stopped");
     let after = arw.status();
     let rt = runtime(&after, "stub");
     assert_eq!(rt["state"], "ready");
@@ -96,10 +65,7 @@ fn restore_reports_budget_and_counts_manual() {
     assert_eq!(rt["last_exit"]["cause"], "stopped");
 
     let text = arw.ok(&["runtime", "restore", "--id", "stub"]);
-    assert!(
-        text.contains("`stub` is ready") && text.contains("restart budget: 1 of 3 left"),
-        "{text}"
-    );
+    assert!(text.contains("`stub` is ready") && text.contains("restart budget: 1 of 3 left"), "{text}");
 }
 
 /// An unknown id is a usage error listing the known ids.
@@ -109,10 +75,7 @@ fn unknown_id_lists_known_ids() {
     let out = arw.run(&["runtime", "restore", "--id", "beta"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        err.trim_end(),
-        "arw: error: no runtime with id `beta`; known ids: alpha"
-    );
+    assert_eq!(err.trim_end(), "arw: error: no runtime with id `beta`; known ids: alpha");
 }
 
 /// A runtime with auto_start = false stays offline until restored; its first

@@ -10,90 +10,42 @@ use std::time::{Duration, SystemTime};
 #[test]
 fn matrix_payload_contract() {
     let arw = Arw::with_config(&stub_runtime("stub", &[], "")).env("ARW_NODE_ID", "node-7");
-    let status = arw.wait_for(Duration::from_secs(20), "ready", |s| {
-        state(s, "stub") == "ready"
-    });
+    let status = arw.wait_for(Duration::from_secs(20), "ready", |s| state(s, "stub") == "ready");
     let item = &status["matrix"]["items"]["node-7"];
     let s = &item["status"];
     assert_eq!(s["code"], "ok");
     assert_eq!(s["severity"], "info");
     assert_eq!(s["severity_label"], "Info");
     assert_eq!(s["label"], "Ready - Runtime telemetry nominal");
-    let detail: Vec<&str> = s["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let detail: Vec<&str> = s["detail"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
     assert!(!detail.is_empty() && detail.iter().all(|d| !d.is_empty()));
-    assert_eq!(
-        s["aria_hint"],
-        format!(
-            "Runtime status {}. {}",
-            s["label"].as_str().unwrap(),
-            detail.join(". ")
-        )
-    );
+    assert_eq!(s["aria_hint"], format!("Runtime status {}. {}", s["label"].as_str().unwrap(), detail.join(". ")));
     let rt = &item["runtime"];
     assert_eq!(rt["total"], 1);
-    for st in [
-        "ready", "starting", "degraded", "error", "offline", "unknown",
-    ] {
+    for st in ["ready", "starting", "degraded", "error", "offline", "unknown"] {
         assert!(rt["states"][st].is_u64(), "states.{st}");
     }
     assert_eq!(rt["states"]["ready"], 1);
     assert_eq!(rt["restart_pressure"]["runtimes_with_restarts"], 0);
     assert_eq!(rt["restart_pressure"]["exhausted"], 0);
     let updated = rt["updated"].as_str().unwrap();
-    assert!(
-        updated.ends_with('Z') && updated.len() == "2025-10-04T12:34:56.789Z".len(),
-        "{updated}"
-    );
-    let age = SystemTime::now()
-        .duration_since(humantime::parse_rfc3339(updated).unwrap())
-        .unwrap_or_default();
+    assert!(updated.ends_with('Z') && updated.len() == "2025-10-04T12:34:56.789Z".len(), "{updated}");
+    let age = SystemTime::now().duration_since(humantime::parse_rfc3339(updated).unwrap()).unwrap_or_default();
     assert!(age < Duration::from_secs(5), "stale: {updated}");
     for acc in ["cpu", "gpu", "npu"] {
-        assert!(
-            item["accelerators"][acc]["available"].is_boolean(),
-            "accelerators.{acc}"
-        );
+        assert!(item["accelerators"][acc]["available"].is_boolean(), "accelerators.{acc}");
     }
     assert_eq!(item["accelerators"]["cpu"]["states"]["ready"], 1);
-    for key in [
-        "requests_total",
-        "errors_total",
-        "error_rate",
-        "slow_routes",
-    ] {
+    for key in ["requests_total", "errors_total", "error_rate", "slow_routes"] {
         assert!(!item["http"][key].is_null(), "http.{key}");
     }
     assert!(status["matrix"]["ttl_seconds"].as_u64().unwrap() > 0);
     let sup = runtime(&status, "stub");
-    for key in [
-        "id",
-        "name",
-        "adapter",
-        "state",
-        "accelerator",
-        "endpoint",
-        "pid",
-        "uptime_secs",
-        "last_exit",
-    ] {
+    for key in ["id", "name", "adapter", "state", "accelerator", "endpoint", "pid", "uptime_secs", "last_exit"] {
         assert!(sup.get(key).is_some(), "supervisor runtime lacks {key}");
     }
-    for key in [
-        "max_restarts",
-        "window_secs",
-        "used",
-        "remaining",
-        "reset_at",
-    ] {
-        assert!(
-            sup["restart_budget"].get(key).is_some(),
-            "restart_budget lacks {key}"
-        );
+    for key in ["max_restarts", "window_secs", "used", "remaining", "reset_at"] {
+        assert!(sup["restart_budget"].get(key).is_some(), "restart_budget lacks {key}");
     }
 }
 
@@ -141,34 +93,21 @@ fn table_without_colour() {
     assert!(text.contains("ttl 60s"), "{text}");
     assert!(text.contains("stub") && text.contains("offline"), "{text}");
     assert!(!text.contains('\x1b'), "escape codes in non-TTY output");
-    let out = arw
-        .cmd(&["runtime", "status"])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = arw.cmd(&["runtime", "status"]).env("NO_COLOR", "1").output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
 }
 
 /// --check exits 1 only when the node is in error.
 #[test]
 fn check_gates_on_error() {
-    let restart = "[runtime.restart]\nmax_restarts = 1\nwindow_secs = 600\nbackoff_initial_ms = 50\nbackoff_max_ms = 50\n";
+    let restart =
+        "[runtime.restart]\nmax_restarts = 1\nwindow_secs = 600\nbackoff_initial_ms = 50\nbackoff_max_ms = 50\n";
     let healthy = Arw::with_config(&stub_runtime("stub", &[], ""));
-    healthy.wait_for(Duration::from_secs(20), "ready", |s| {
-        state(s, "stub") == "ready"
-    });
-    assert_eq!(
-        healthy.run(&["runtime", "status", "--check"]).status.code(),
-        Some(0)
-    );
+    healthy.wait_for(Duration::from_secs(20), "ready", |s| state(s, "stub") == "ready");
+    assert_eq!(healthy.run(&["runtime", "status", "--check"]).status.code(), Some(0));
     let arw = Arw::with_config(&crashing_runtime("crashy", restart));
-    arw.wait_for(Duration::from_secs(10), "error", |s| {
-        state(s, "crashy") == "error"
-    });
-    assert_eq!(
-        arw.run(&["runtime", "status", "--check"]).status.code(),
-        Some(1)
-    );
+    arw.wait_for(Duration::from_secs(10), "error", |s| state(s, "crashy") == "error");
+    assert_eq!(arw.run(&["runtime", "status", "--check"]).status.code(), Some(1));
     assert_eq!(arw.run(&["runtime", "status"]).status.code(), Some(0));
 }
 
@@ -178,11 +117,8 @@ fn watch_streams_updates() {
     use std::io::BufRead;
     let arw = Arw::with_config(&stub_runtime("stub", &[], "auto_start = false"));
     arw.status();
-    let mut child = arw
-        .cmd(&["runtime", "status", "--watch", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        arw.cmd(&["runtime", "status", "--watch", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(state(&first, "stub"), "offline");

@@ -14,34 +14,22 @@ const FAST_RESTART: &str =
 fn crash_loop_exhausts_the_budget() {
     let arw = Arw::with_config(&crashing_runtime("crashy", FAST_RESTART));
     let started = Instant::now();
-    let status = arw.wait_for(Duration::from_secs(20), "budget exhausted", |s| {
-        state(s, "crashy") == "error"
-    });
+    let status = arw.wait_for(Duration::from_secs(20), "budget exhausted", |s| state(s, "crashy") == "error");
     let elapsed = started.elapsed();
     let rt = runtime(&status, "crashy");
     assert_eq!(rt["reason"], "restart budget exhausted");
     let budget = &rt["restart_budget"];
-    assert_eq!(
-        (budget["used"].as_u64(), budget["remaining"].as_u64()),
-        (Some(3), Some(0))
-    );
+    assert_eq!((budget["used"].as_u64(), budget["remaining"].as_u64()), (Some(3), Some(0)));
     assert_eq!(budget["exhausted"], true);
     assert!(budget["reset_at"].is_string());
     assert_eq!(rt["restarts_total"]["automatic"], 3);
     // Backoff 100 + 200 + 400 ms at least between the four runs.
-    assert!(
-        elapsed >= Duration::from_millis(700),
-        "restarts too fast: {elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(700), "restarts too fast: {elapsed:?}");
     let exit = &rt["last_exit"];
     assert_eq!(exit["cause"], "exited");
     assert_eq!(exit["code"], 3);
     assert!(
-        exit["stderr_tail"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l == "boom: cannot load model"),
+        exit["stderr_tail"].as_array().unwrap().iter().any(|l| l == "boom: cannot load model"),
         "stderr quoted: {exit}"
     );
     let node = node(&status);
@@ -56,21 +44,15 @@ fn crash_loop_exhausts_the_budget() {
 /// waiting for a health probe, and the exit cause names the signal.
 #[test]
 fn sigkill_is_seen_within_200ms() {
-    let manifest = stub_runtime(
-        "stub",
-        &[],
-        &format!("[runtime.health]\ninterval_ms = 60000\ntimeout_ms = 1000\n{FAST_RESTART}"),
-    );
+    let manifest =
+        stub_runtime("stub", &[], &format!("[runtime.health]\ninterval_ms = 60000\ntimeout_ms = 1000\n{FAST_RESTART}"));
     let arw = Arw::with_config(&manifest);
-    let status = arw.wait_for(Duration::from_secs(20), "stub ready", |s| {
-        state(s, "stub") == "ready"
-    });
+    let status = arw.wait_for(Duration::from_secs(20), "stub ready", |s| state(s, "stub") == "ready");
     let pid = runtime(&status, "stub")["pid"].as_u64().unwrap() as u32;
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     let killed = Instant::now();
-    let status = arw.wait_for(Duration::from_secs(5), "kill noticed", |s| {
-        runtime(s, "stub")["last_exit"]["signal"] == "SIGKILL"
-    });
+    let status = arw
+        .wait_for(Duration::from_secs(5), "kill noticed", |s| runtime(s, "stub")["last_exit"]["signal"] == "SIGKILL");
     let seen = killed.elapsed();
     assert!(seen < Duration::from_millis(200), "took {seen:?}");
     let st = state(&status, "stub");
@@ -92,23 +74,13 @@ fn startup_deadline_is_separate_from_probes() {
         "startup_timeout_ms = 1500\n[runtime.health]\ninterval_ms = 100\ntimeout_ms = 50\nfailure_threshold = 1\n[runtime.restart]\nmax_restarts = 0\n",
     );
     let arw = Arw::with_config(&manifest);
-    let status = arw.wait_for(Duration::from_secs(5), "loading", |s| {
-        runtime(s, "slow")["reason"] == "loading model"
-    });
-    let started = runtime(&status, "slow")["started_at"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let status = arw.wait_for(Duration::from_secs(10), "deadline", |s| {
-        state(s, "slow") == "error"
-    });
+    let status = arw.wait_for(Duration::from_secs(5), "loading", |s| runtime(s, "slow")["reason"] == "loading model");
+    let started = runtime(&status, "slow")["started_at"].as_str().unwrap().to_string();
+    let status = arw.wait_for(Duration::from_secs(10), "deadline", |s| state(s, "slow") == "error");
     let exit = &runtime(&status, "slow")["last_exit"];
     assert_eq!(exit["cause"], "startup_timeout", "{exit}");
     let ran_for = humantime_diff(&started, exit["at"].as_str().unwrap());
-    assert!(
-        ran_for >= Duration::from_millis(1400),
-        "stopped before the deadline: {ran_for:?}"
-    );
+    assert!(ran_for >= Duration::from_millis(1400), "stopped before the deadline: {ran_for:?}");
 }
 
 fn humantime_diff(a: &str, b: &str) -> Duration {
@@ -127,21 +99,12 @@ fn wedged_runtime_is_restarted_for_health() {
         &format!("[runtime.health]\ninterval_ms = 100\ntimeout_ms = 80\nfailure_threshold = 3\n{FAST_RESTART}"),
     );
     let arw = Arw::with_config(&manifest);
-    arw.wait_for(Duration::from_secs(20), "ready first", |s| {
-        state(s, "wedge") == "ready"
-    });
-    arw.wait_for(Duration::from_secs(20), "degraded", |s| {
-        state(s, "wedge") == "degraded"
-    });
+    arw.wait_for(Duration::from_secs(20), "ready first", |s| state(s, "wedge") == "ready");
+    arw.wait_for(Duration::from_secs(20), "degraded", |s| state(s, "wedge") == "degraded");
     let status = arw.wait_for(Duration::from_secs(20), "health timeout recorded", |s| {
         runtime(s, "wedge")["last_exit"]["cause"] == "health_timeout"
     });
-    assert!(
-        runtime(&status, "wedge")["restart_budget"]["used"]
-            .as_u64()
-            .unwrap()
-            >= 1
-    );
+    assert!(runtime(&status, "wedge")["restart_budget"]["used"].as_u64().unwrap() >= 1);
 }
 
 /// Stopping the daemon stops every runtime's whole process group.
@@ -150,9 +113,7 @@ fn stop_leaves_no_process_behind() {
     // The runtime forks a grandchild in its group; both must go.
     let manifest = "[[runtime]]\nid = \"fam\"\nadapter = \"process\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 300 & echo child $! ; wait\"]\n";
     let arw = Arw::with_config(manifest);
-    let status = arw.wait_for(Duration::from_secs(10), "running", |s| {
-        state(s, "fam") == "ready"
-    });
+    let status = arw.wait_for(Duration::from_secs(10), "running", |s| state(s, "fam") == "ready");
     let pid = runtime(&status, "fam")["pid"].as_u64().unwrap() as u32;
     let log_path = arw.home.join("logs/runtimes/fam.log");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -167,10 +128,7 @@ fn stop_leaves_no_process_behind() {
     assert!(alive(grandchild));
     arw.ok(&["daemon", "stop"]);
     assert!(wait_gone(pid, Duration::from_secs(5)), "runtime survived");
-    assert!(
-        wait_gone(grandchild, Duration::from_secs(5)),
-        "grandchild survived"
-    );
+    assert!(wait_gone(grandchild, Duration::from_secs(5)), "grandchild survived");
 }
 
 /// A runtime whose command does not exist ends in `error` with the OS reason.
@@ -178,16 +136,8 @@ fn stop_leaves_no_process_behind() {
 fn missing_command_is_spawn_failed() {
     let manifest = "[[runtime]]\nid = \"ghost\"\nadapter = \"process\"\ncommand = \"/nonexistent/llama-server\"\n";
     let arw = Arw::with_config(manifest);
-    let status = arw.wait_for(Duration::from_secs(10), "error", |s| {
-        state(s, "ghost") == "error"
-    });
+    let status = arw.wait_for(Duration::from_secs(10), "error", |s| state(s, "ghost") == "error");
     let rt = runtime(&status, "ghost");
     assert_eq!(rt["last_exit"]["cause"], "spawn_failed");
-    assert!(
-        rt["reason"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent/llama-server"),
-        "{rt}"
-    );
+    assert!(rt["reason"].as_str().unwrap().contains("/nonexistent/llama-server"), "{rt}");
 }

@@ -10,14 +10,9 @@ use anyhow::{bail, Context, Result};
 pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
     let Some((welcome, matched)) = client::probe_daemon(&ctx.paths)? else {
         if json {
-            render::print_json(
-                &serde_json::json!({"running": false, "socket": ctx.paths.socket()}),
-            )?;
+            render::print_json(&serde_json::json!({"running": false, "socket": ctx.paths.socket()}))?;
         } else {
-            println!(
-                "arw daemon is not running (socket `{}`)",
-                ctx.paths.socket().display()
-            );
+            println!("arw daemon is not running (socket `{}`)", ctx.paths.socket().display());
         }
         return Ok(Exit::DaemonUnreachable);
     };
@@ -76,10 +71,7 @@ pub fn stop(ctx: &Ctx) -> Result<Exit> {
         }
         Some((welcome, false)) => {
             client::stop_pid_and_wait(&ctx.paths, welcome.pid)?;
-            println!(
-                "arw daemon {} (build {}) stopped",
-                welcome.pid, welcome.build_id
-            );
+            println!("arw daemon {} (build {}) stopped", welcome.pid, welcome.build_id);
             Ok(Exit::Ok)
         }
     }
@@ -94,9 +86,7 @@ pub fn restart(ctx: &Ctx) -> Result<Exit> {
 
 pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
     let mut client = ctx.connect()?;
-    let Response::Reloaded(report) = client.request(Request::Reload)? else {
-        bail!("unexpected reply to `reload`")
-    };
+    let Response::Reloaded(report) = client.request(Request::Reload)? else { bail!("unexpected reply to `reload`") };
     if json {
         render::print_json(&report)?;
     } else {
@@ -130,9 +120,7 @@ pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
                 kind: crate::protocol::ErrorKind::BadRequest,
                 message: format!("no log at `{}`", path.display()),
                 hint: Some(match runtime {
-                    Some(_) => {
-                        "the runtime has not been started yet; see `arw runtime status`".into()
-                    }
+                    Some(_) => "the runtime has not been started yet; see `arw runtime status`".into(),
                     None => "the daemon has not run with this ARW_HOME yet".into(),
                 }),
             }

@@ -11,31 +11,19 @@ use crate::error::Exit;
 use crate::paths::Paths;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let ctx = Ctx {
-        paths: Paths::from_env(),
-        policy: ConnectPolicy::from_env(cli.no_restart_daemon),
-    };
+    let ctx = Ctx { paths: Paths::from_env(), policy: ConnectPolicy::from_env(cli.no_restart_daemon) };
     match cli.command {
         Command::Runtime(RuntimeCommand::Status(args)) => status::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Restore(args)) => restore::run(&ctx, args),
-        Command::Runtime(RuntimeCommand::StubLlama(args)) => {
-            crate::stub::run(args).map(|()| Exit::Ok)
+        Command::Runtime(RuntimeCommand::StubLlama(args)) => crate::stub::run(args).map(|()| Exit::Ok),
+        Command::Daemon(DaemonCommand::Serve { config, fake_build_id }) => {
+            crate::daemon::serve(crate::daemon::ServeOptions { config, fake_build_id }).map(|()| Exit::Ok)
         }
-        Command::Daemon(DaemonCommand::Serve {
-            config,
-            fake_build_id,
-        }) => crate::daemon::serve(crate::daemon::ServeOptions {
-            config,
-            fake_build_id,
-        })
-        .map(|()| Exit::Ok),
         Command::Daemon(DaemonCommand::Status { json }) => daemon::status(&ctx, json),
         Command::Daemon(DaemonCommand::Stop) => daemon::stop(&ctx),
         Command::Daemon(DaemonCommand::Restart) => daemon::restart(&ctx),
         Command::Daemon(DaemonCommand::Reload { json }) => daemon::reload(&ctx, json),
-        Command::Daemon(DaemonCommand::Logs { lines, runtime }) => {
-            daemon::logs(&ctx, lines, runtime)
-        }
+        Command::Daemon(DaemonCommand::Logs { lines, runtime }) => daemon::logs(&ctx, lines, runtime),
         Command::Completions { shell, dir } => docs::completions(shell, dir),
         Command::Man { dir } => docs::man(dir),
     }

@@ -23,11 +23,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<Exit> {
         Err(e) => {
             // With --json, scripts still get a document for the exhausted case.
             if args.json {
-                if let Some(ArwError::Remote {
-                    kind: ErrorKind::BudgetExhausted,
-                    message,
-                    hint,
-                }) = e.downcast_ref::<ArwError>()
+                if let Some(ArwError::Remote { kind: ErrorKind::BudgetExhausted, message, hint }) =
+                    e.downcast_ref::<ArwError>()
                 {
                     render::print_json(&serde_json::json!({
                         "id": args.id, "outcome": "exhausted", "message": message, "hint": hint,

@@ -4,9 +4,7 @@
 //! reply and the connection is closed; other connections never notice.
 
 use super::{handlers, Ctx};
-use crate::protocol::{
-    self, ErrorBody, ErrorKind, FrameError, Hello, RequestFrame, ServerFrame, Welcome,
-};
+use crate::protocol::{self, ErrorBody, ErrorKind, FrameError, Hello, RequestFrame, ServerFrame, Welcome};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,28 +32,16 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
     let _client = ClientGuard::new(&ctx);
     let (mut rx, mut tx) = (&conn, &conn);
 
-    let hello = match tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        protocol::read_frame_async::<Hello, _>(&mut rx),
-    )
-    .await
-    {
+    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, protocol::read_frame_async::<Hello, _>(&mut rx)).await {
         Ok(Ok(h)) => h,
         Ok(Err(FrameError::Closed)) => return,
         Ok(Err(e)) => return reject(&mut tx, format!("expected a handshake: {e}")).await,
         Err(_) => return reject(&mut tx, "no handshake within 5 s".to_string()).await,
     };
-    let welcome = Welcome {
-        protocol: protocol::PROTOCOL_VERSION,
-        build_id: ctx.build_id.clone(),
-        pid: std::process::id(),
-    };
+    let welcome =
+        Welcome { protocol: protocol::PROTOCOL_VERSION, build_id: ctx.build_id.clone(), pid: std::process::id() };
     let matched = hello.protocol == welcome.protocol && hello.build_id == welcome.build_id;
-    if protocol::write_frame_async(&mut tx, &welcome)
-        .await
-        .is_err()
-        || !matched
-    {
+    if protocol::write_frame_async(&mut tx, &welcome).await.is_err() || !matched {
         // A different build never gets a conversation; it decides what to do
         // with the Welcome (replace us, or tell its user).
         return;

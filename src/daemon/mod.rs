@@ -69,16 +69,8 @@ pub struct Ctx {
 
 impl Ctx {
     /// Supervisor view plus a matrix computed now, with this request's knobs.
-    pub fn status_report(
-        &self,
-        view: supervisor::view::SupervisorView,
-        knobs: &Knobs,
-    ) -> StatusReport {
-        let settings = self
-            .settings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+    pub fn status_report(&self, view: supervisor::view::SupervisorView, knobs: &Knobs) -> StatusReport {
+        let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ttl = knobs
             .parsed::<u64>(&["ARW_RUNTIME_MATRIX_TTL_SECS"])
             .ok()
@@ -86,11 +78,7 @@ impl Ctx {
             .filter(|t| *t > 0)
             .unwrap_or(settings.matrix_ttl_secs);
         let gpus = accel::GpuInventory::effective(&self.gpus.latest(), knobs);
-        let http = self
-            .http
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .summary(std::time::Instant::now());
+        let http = self.http.lock().unwrap_or_else(|p| p.into_inner()).summary(std::time::Instant::now());
         let node = crate::matrix::node_id(knobs);
         let matrix = crate::matrix::compute(crate::matrix::Inputs {
             node_id: &node,
@@ -100,10 +88,7 @@ impl Ctx {
             ttl_seconds: ttl,
             updated: crate::time::now_rfc3339(),
         });
-        StatusReport {
-            supervisor: view,
-            matrix,
-        }
+        StatusReport { supervisor: view, matrix }
     }
 
     pub fn request_shutdown(&self) {
@@ -136,9 +121,7 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
 
 fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
     let paths = Paths::from_env();
-    paths
-        .ensure_dirs()
-        .with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
+    paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
     let socket = paths.checked_socket()?;
     let lock = take_daemon_lock(&paths)?;
 
@@ -152,15 +135,10 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
     match std::fs::remove_file(&socket) {
         Ok(()) => dlog!("removed stale socket {}", socket.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot remove stale socket `{}`", socket.display()))
-        }
+        Err(e) => return Err(e).with_context(|| format!("cannot remove stale socket `{}`", socket.display())),
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
         let listener = ListenerOptions::new()
@@ -192,17 +170,11 @@ fn take_daemon_lock(paths: &Paths) -> Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => return Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {}
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).context("cannot lock the daemon lock file")
-        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).context("cannot lock the daemon lock file"),
     }
     // Another daemon holds it: a predecessor draining after `arw daemon
     // restart`, or a live daemon. Wait a while for the first case.
-    dlog!(
-        "another daemon holds {}; waiting up to {}s",
-        path.display(),
-        LOCK_WAIT.as_secs()
-    );
+    dlog!("another daemon holds {}; waiting up to {}s", path.display(), LOCK_WAIT.as_secs());
     crate::client::lock_with_deadline(file, LOCK_WAIT).map_err(|_| {
         anyhow::anyhow!(
             "another arw daemon is running for ARW_HOME `{}` (it holds `{}`); use `arw daemon stop` first",
@@ -213,12 +185,7 @@ fn take_daemon_lock(paths: &Paths) -> Result<std::fs::File> {
 }
 
 fn announce_ready(notify: bool, socket: &std::path::Path) {
-    dlog!(
-        "arw daemon {} (build {}) listening on {}",
-        std::process::id(),
-        crate::protocol::BUILD_ID,
-        socket.display()
-    );
+    dlog!("arw daemon {} (build {}) listening on {}", std::process::id(), crate::protocol::BUILD_ID, socket.display());
     if notify {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "ready {}", std::process::id());
@@ -237,10 +204,7 @@ fn start_services(
 ) -> Arc<Ctx> {
     let mut settings = registry.daemon.clone();
     // An override for one daemon's life (tests, short-lived CI daemons).
-    if let Some(secs) = std::env::var("ARW_IDLE_TIMEOUT_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-    {
+    if let Some(secs) = std::env::var("ARW_IDLE_TIMEOUT_SECS").ok().and_then(|v| v.trim().parse().ok()) {
         settings.idle_timeout_secs = secs;
     }
     let origin = registry.origin.clone();
@@ -268,10 +232,7 @@ fn start_services(
     ctx
 }
 
-async fn accept_until_shutdown(
-    listener: interprocess::local_socket::tokio::Listener,
-    ctx: Arc<Ctx>,
-) {
+async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::Listener, ctx: Arc<Ctx>) {
     let mut shutdown = ctx.shutdown.subscribe();
     loop {
         tokio::select! {
@@ -288,10 +249,7 @@ async fn accept_until_shutdown(
 }
 
 async fn shut_down(ctx: &Ctx) {
-    dlog!(
-        "shutting down: draining {} request(s)",
-        ctx.in_flight.load(Ordering::SeqCst)
-    );
+    dlog!("shutting down: draining {} request(s)", ctx.in_flight.load(Ordering::SeqCst));
     let deadline = tokio::time::Instant::now() + DRAIN;
     let mut clients = ctx.clients.subscribe();
     while ctx.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
@@ -303,10 +261,7 @@ async fn shut_down(ctx: &Ctx) {
 
 async fn exit_on_signal(ctx: Arc<Ctx>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return;
     };
     tokio::select! {
@@ -342,17 +297,9 @@ async fn exit_when_idle(ctx: Arc<Ctx>) {
     let mut clients = ctx.clients.subscribe();
     let mut views = ctx.supervisor.subscribe();
     loop {
-        let timeout = ctx
-            .settings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .idle_timeout_secs;
-        let idle = *clients.borrow_and_update() == 0
-            && views
-                .borrow_and_update()
-                .runtimes
-                .iter()
-                .all(|r| r.pid.is_none());
+        let timeout = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).idle_timeout_secs;
+        let idle =
+            *clients.borrow_and_update() == 0 && views.borrow_and_update().runtimes.iter().all(|r| r.pid.is_none());
         let sleep = async {
             if idle && timeout > 0 {
                 tokio::time::sleep(Duration::from_secs(timeout)).await
@@ -387,13 +334,9 @@ async fn watch_config(ctx: Arc<Ctx>) {
         if now != last {
             last = now;
             match reload(&ctx).await {
-                Ok(r) => dlog!(
-                    "config changed; reloaded {} (+{:?} -{:?} ~{:?})",
-                    r.origin,
-                    r.added,
-                    r.removed,
-                    r.changed
-                ),
+                Ok(r) => {
+                    dlog!("config changed; reloaded {} (+{:?} -{:?} ~{:?})", r.origin, r.added, r.removed, r.changed)
+                }
                 Err(e) => {
                     dlog!("config changed but is invalid; keeping the last good registry: {e}")
                 }
@@ -418,14 +361,10 @@ pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry
     }
     *ctx.origin.lock().unwrap_or_else(|p| p.into_inner()) = registry.origin.clone();
     let origin = registry.origin.clone();
-    Ok(ctx
-        .supervisor
-        .reload(registry)
-        .await
-        .unwrap_or(crate::protocol::ReloadReport {
-            origin,
-            added: vec![],
-            removed: vec![],
-            changed: vec![],
-        }))
+    Ok(ctx.supervisor.reload(registry).await.unwrap_or(crate::protocol::ReloadReport {
+        origin,
+        added: vec![],
+        removed: vec![],
+        changed: vec![],
+    }))
 }

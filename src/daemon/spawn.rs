@@ -17,8 +17,7 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Spawns the daemon and waits for its start-up report.
 pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
-    let exe =
-        std::env::current_exe().context("cannot find the arw executable to start the daemon")?;
+    let exe = std::env::current_exe().context("cannot find the arw executable to start the daemon")?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -68,15 +67,10 @@ pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
     });
     let line = line.trim();
     if let Some(pid) = line.strip_prefix("ready ") {
-        return pid
-            .parse()
-            .map_err(|_| anyhow!("the daemon sent a malformed report: `{line}`"));
+        return pid.parse().map_err(|_| anyhow!("the daemon sent a malformed report: `{line}`"));
     }
     if let Some(reason) = line.strip_prefix("error: ") {
         bail!("the daemon could not start: {reason}");
     }
-    bail!(
-        "the daemon exited before it was ready; see `{}`",
-        paths.daemon_log().display()
-    )
+    bail!("the daemon exited before it was ready; see `{}`", paths.daemon_log().display())
 }

@@ -34,15 +34,12 @@ fn rt(id: &str, state: State, accel: Accelerator, used: u32) -> RuntimeView {
         restart_budget: budget(used, 3),
         restarts_total: RestartTotals::default(),
         log_path: String::new(),
+        ephemeral: false,
     }
 }
 
 fn matrix(runtimes: Vec<RuntimeView>, http: HttpSummary) -> Matrix {
-    let sup = SupervisorView {
-        generated_at: String::new(),
-        registry_origin: "test".into(),
-        runtimes,
-    };
+    let sup = SupervisorView { generated_at: String::new(), registry_origin: "test".into(), runtimes };
     compute(Inputs {
         node_id: "node-a",
         supervisor: &sup,
@@ -60,34 +57,17 @@ fn status_of(m: &Matrix) -> &Status {
 /// All ready → ok/info with the seed's exact strings.
 #[test]
 fn all_ready_is_ok() {
-    let m = matrix(
-        vec![rt("a", State::Ready, Accelerator::Cpu, 0)],
-        HttpSummary::default(),
-    );
+    let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], HttpSummary::default());
     let s = status_of(&m);
-    assert_eq!(
-        (
-            s.code.as_str(),
-            s.severity.as_str(),
-            s.severity_label.as_str()
-        ),
-        ("ok", "info", "Info")
-    );
+    assert_eq!((s.code.as_str(), s.severity.as_str(), s.severity_label.as_str()), ("ok", "info", "Info"));
     assert_eq!(s.label, "Ready - Runtime telemetry nominal");
     assert_eq!(s.detail, vec!["Running within expected ranges"]);
-    assert_eq!(
-        s.aria_hint,
-        "Runtime status Ready - Runtime telemetry nominal. Running within expected ranges"
-    );
+    assert_eq!(s.aria_hint, "Runtime status Ready - Runtime telemetry nominal. Running within expected ranges");
     assert_eq!(m.ttl_seconds, 60);
     let entry = &m.items["node-a"];
     assert_eq!(entry.runtime.total, 1);
     assert_eq!(entry.runtime.states["ready"], 1);
-    assert_eq!(
-        entry.runtime.states.len(),
-        6,
-        "every state is counted, zeros included"
-    );
+    assert_eq!(entry.runtime.states.len(), 6, "every state is counted, zeros included");
     assert_eq!(entry.accelerators["cpu"].states["ready"], 1);
     assert!(!entry.accelerators["gpu"].available);
 }
@@ -95,37 +75,16 @@ fn all_ready_is_ok() {
 /// Restart pressure warns; an exhausted budget or an error state is an error.
 #[test]
 fn pressure_warns_and_exhaustion_errors() {
-    let m = matrix(
-        vec![rt("a", State::Ready, Accelerator::Cpu, 1)],
-        HttpSummary::default(),
-    );
+    let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 1)], HttpSummary::default());
     assert_eq!(status_of(&m).code, "warn");
-    assert_eq!(
-        m.items["node-a"]
-            .runtime
-            .restart_pressure
-            .runtimes_with_restarts,
-        1
-    );
+    assert_eq!(m.items["node-a"].runtime.restart_pressure.runtimes_with_restarts, 1);
 
     let mut failed = rt("b", State::Error, Accelerator::Gpu, 3);
     failed.reason = Some("restart budget exhausted".into());
-    let m = matrix(
-        vec![rt("a", State::Ready, Accelerator::Cpu, 0), failed],
-        HttpSummary::default(),
-    );
+    let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0), failed], HttpSummary::default());
     let s = status_of(&m);
-    assert_eq!(
-        (s.code.as_str(), s.severity_label.as_str()),
-        ("error", "Error")
-    );
-    assert!(
-        s.detail
-            .iter()
-            .any(|d| d.contains("b: restart budget exhausted")),
-        "{:?}",
-        s.detail
-    );
+    assert_eq!((s.code.as_str(), s.severity_label.as_str()), ("error", "Error"));
+    assert!(s.detail.iter().any(|d| d.contains("b: restart budget exhausted")), "{:?}", s.detail);
     assert_eq!(m.items["node-a"].runtime.restart_pressure.exhausted, 1);
     assert_eq!(m.items["node-a"].accelerators["gpu"].states["error"], 1);
 }
@@ -133,15 +92,9 @@ fn pressure_warns_and_exhaustion_errors() {
 /// A node that recovers goes back to ok: nothing is latched.
 #[test]
 fn recovery_returns_to_ok() {
-    let m = matrix(
-        vec![rt("a", State::Degraded, Accelerator::Cpu, 0)],
-        HttpSummary::default(),
-    );
+    let m = matrix(vec![rt("a", State::Degraded, Accelerator::Cpu, 0)], HttpSummary::default());
     assert_eq!(status_of(&m).code, "warn");
-    let m = matrix(
-        vec![rt("a", State::Ready, Accelerator::Cpu, 0)],
-        HttpSummary::default(),
-    );
+    let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], HttpSummary::default());
     assert_eq!(status_of(&m).code, "ok");
 }
 
@@ -152,21 +105,13 @@ fn empty_is_unknown_with_strings() {
     let s = status_of(&m);
     assert_eq!(s.code, "unknown");
     assert!(!s.label.is_empty() && !s.detail.is_empty() && !s.severity_label.is_empty());
-    assert_eq!(
-        s.aria_hint,
-        format!("Runtime status {}. {}", s.label, s.detail.join(". "))
-    );
+    assert_eq!(s.aria_hint, format!("Runtime status {}. {}", s.label, s.detail.join(". ")));
 }
 
 /// A 5xx rate over the threshold warns; a quiet window does not.
 #[test]
 fn http_error_rate_warns() {
-    let http = HttpSummary {
-        window_requests: 10,
-        window_errors: 3,
-        error_rate: 0.3,
-        ..Default::default()
-    };
+    let http = HttpSummary { window_requests: 10, window_errors: 3, error_rate: 0.3, ..Default::default() };
     let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], http);
     assert_eq!(status_of(&m).code, "warn");
     assert!(status_of(&m).detail.iter().any(|d| d.contains("5xx")));
@@ -175,31 +120,16 @@ fn http_error_rate_warns() {
 /// The serialized payload has the seed's field names.
 #[test]
 fn payload_field_names() {
-    let m = matrix(
-        vec![rt("a", State::Ready, Accelerator::Cpu, 0)],
-        HttpSummary::default(),
-    );
+    let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], HttpSummary::default());
     let v = serde_json::to_value(&m).unwrap();
     let node = &v["items"]["node-a"];
-    for key in [
-        "code",
-        "severity",
-        "severity_label",
-        "label",
-        "detail",
-        "aria_hint",
-    ] {
+    for key in ["code", "severity", "severity_label", "label", "detail", "aria_hint"] {
         assert!(node["status"].get(key).is_some(), "status.{key} missing");
     }
     for key in ["total", "updated", "states", "restart_pressure"] {
         assert!(node["runtime"].get(key).is_some(), "runtime.{key} missing");
     }
-    for key in [
-        "requests_total",
-        "errors_total",
-        "error_rate",
-        "slow_routes",
-    ] {
+    for key in ["requests_total", "errors_total", "error_rate", "slow_routes"] {
         assert!(node["http"].get(key).is_some(), "http.{key} missing");
     }
     assert!(v["ttl_seconds"].as_u64().unwrap() > 0);

@@ -21,10 +21,7 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(policy: RestartPolicy) -> Budget {
-        Budget {
-            policy,
-            restarts: VecDeque::new(),
-        }
+        Budget { policy, restarts: VecDeque::new() }
     }
 
     /// A reload may change the policy; history within the window is kept.
@@ -38,21 +35,13 @@ impl Budget {
 
     fn in_window(&self, now: SystemTime) -> impl Iterator<Item = &(SystemTime, RestartKind)> {
         let window = self.window();
-        self.restarts.iter().filter(move |(at, _)| {
-            now.duration_since(*at)
-                .map(|age| age < window)
-                .unwrap_or(true)
-        })
+        self.restarts.iter().filter(move |(at, _)| now.duration_since(*at).map(|age| age < window).unwrap_or(true))
     }
 
     pub fn record(&mut self, now: SystemTime, kind: RestartKind) {
         let window = self.window();
         while let Some((at, _)) = self.restarts.front() {
-            if now
-                .duration_since(*at)
-                .map(|age| age >= window)
-                .unwrap_or(false)
-            {
+            if now.duration_since(*at).map(|age| age >= window).unwrap_or(false) {
                 self.restarts.pop_front();
             } else {
                 break;
@@ -82,18 +71,13 @@ impl Budget {
 
     /// When the oldest restart still in the window drops out of it.
     pub fn reset_at(&self, now: SystemTime) -> Option<SystemTime> {
-        self.in_window(now)
-            .next()
-            .map(|(at, _)| *at + self.window())
+        self.in_window(now).next().map(|(at, _)| *at + self.window())
     }
 
     /// Wait before the next automatic restart: `backoff_initial_ms` doubled
     /// for every automatic restart already in the window, capped.
     pub fn backoff(&self, now: SystemTime) -> Duration {
-        let prior = self
-            .in_window(now)
-            .filter(|(_, k)| *k == RestartKind::Automatic)
-            .count() as u32;
+        let prior = self.in_window(now).filter(|(_, k)| *k == RestartKind::Automatic).count() as u32;
         let initial = self.policy.backoff_initial_ms;
         let ms = initial.saturating_mul(1u64.checked_shl(prior.min(32)).unwrap_or(u64::MAX));
         Duration::from_millis(ms.min(self.policy.backoff_max_ms.max(initial)))
@@ -125,12 +109,7 @@ mod tests {
     use super::*;
 
     fn policy(max: u32, window: u64) -> RestartPolicy {
-        RestartPolicy {
-            max_restarts: max,
-            window_secs: window,
-            backoff_initial_ms: 1000,
-            backoff_max_ms: 5000,
-        }
+        RestartPolicy { max_restarts: max, window_secs: window, backoff_initial_ms: 1000, backoff_max_ms: 5000 }
     }
 
     fn t(secs: u64) -> SystemTime {
@@ -151,10 +130,7 @@ mod tests {
         assert_eq!(b.remaining(t(600)), 1);
         assert_eq!(b.remaining(t(621)), 3);
         let v = b.view(t(30));
-        assert_eq!(
-            (v.used, v.automatic, v.manual, v.exhausted),
-            (3, 2, 1, true)
-        );
+        assert_eq!((v.used, v.automatic, v.manual, v.exhausted), (3, 2, 1, true));
     }
 
     /// Backoff doubles per automatic restart in the window and is capped.

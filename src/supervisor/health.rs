@@ -17,11 +17,7 @@ pub enum Probe {
 /// A client that never goes through a proxy: runtimes live on this host,
 /// and `HTTP_PROXY` in the operator's shell must not reroute probes.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(1)
-        .build()
-        .expect("a plain HTTP client always builds")
+    reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).build().expect("a plain HTTP client always builds")
 }
 
 pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Probe {
@@ -31,13 +27,8 @@ pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Pr
             503 => Probe::Loading,
             other => Probe::Failed(format!("health answered HTTP {other}")),
         },
-        Err(e) if e.is_timeout() => Probe::Failed(format!(
-            "health probe timed out after {} ms",
-            timeout.as_millis()
-        )),
-        Err(e) if e.is_connect() => {
-            Probe::Failed("health endpoint refused the connection".to_string())
-        }
+        Err(e) if e.is_timeout() => Probe::Failed(format!("health probe timed out after {} ms", timeout.as_millis())),
+        Err(e) if e.is_connect() => Probe::Failed("health endpoint refused the connection".to_string()),
         Err(e) => Probe::Failed(format!("health probe failed: {e}")),
     }
 }

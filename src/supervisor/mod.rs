@@ -42,6 +42,18 @@ pub enum Msg {
         registry: Registry,
         reply: oneshot::Sender<ReloadReport>,
     },
+    /// Adds a runtime that is not in the manifest (smoke runs) and starts it.
+    Register {
+        spec: RuntimeSpec,
+        knobs: Knobs,
+        log_path: PathBuf,
+        reply: oneshot::Sender<Result<(), ErrorBody>>,
+    },
+    /// Stops and removes a registered runtime; replies once its process is gone.
+    Unregister {
+        id: String,
+        reply: oneshot::Sender<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -94,22 +106,28 @@ impl Handle {
         self.tx.send(Msg::Snapshot(reply)).ok()?;
         rx.await.ok()
     }
-    pub async fn restore(
-        &self,
-        req: RestoreRequest,
-        knobs: Knobs,
-    ) -> Result<RestoreTicket, ErrorBody> {
+    pub async fn restore(&self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
         let (reply, rx) = oneshot::channel();
         let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
-        self.tx
-            .send(Msg::Restore { req, knobs, reply })
-            .map_err(|_| gone())?;
+        self.tx.send(Msg::Restore { req, knobs, reply }).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
     pub async fn reload(&self, registry: Registry) -> Option<ReloadReport> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Reload { registry, reply }).ok()?;
         rx.await.ok()
+    }
+    pub async fn register(&self, spec: RuntimeSpec, knobs: Knobs, log_path: PathBuf) -> Result<(), ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
+        self.tx.send(Msg::Register { spec, knobs, log_path, reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+    pub async fn unregister(&self, id: &str) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Unregister { id: id.to_string(), reply }).is_ok() {
+            let _ = rx.await;
+        }
     }
     pub async fn shutdown(&self) {
         let (reply, rx) = oneshot::channel();
@@ -155,6 +173,11 @@ struct Runtime {
     ever_started: bool,
     /// Removed by a reload; dropped once its process is gone.
     retired: bool,
+    /// Registered by a request (smoke), not by the manifest: reloads keep it.
+    ephemeral: bool,
+    log_path: Option<PathBuf>,
+    /// Told when a retired runtime is finally gone.
+    on_removed: Vec<oneshot::Sender<()>>,
 }
 
 struct Supervisor {
@@ -196,11 +219,7 @@ impl Runtime {
     fn new(spec: RuntimeSpec) -> Runtime {
         Runtime {
             budget: Budget::new(spec.restart.clone()),
-            state: if spec.auto_start {
-                State::Unknown
-            } else {
-                State::Offline
-            },
+            state: if spec.auto_start { State::Unknown } else { State::Offline },
             reason: (!spec.auto_start).then(|| "not started (auto_start = false)".to_string()),
             spec,
             generation: 0,
@@ -213,7 +232,14 @@ impl Runtime {
             restart_scheduled: None,
             ever_started: false,
             retired: false,
+            ephemeral: false,
+            log_path: None,
+            on_removed: Vec::new(),
         }
+    }
+
+    fn log_path(&self, logs_dir: &std::path::Path) -> PathBuf {
+        self.log_path.clone().unwrap_or_else(|| log_path(logs_dir, &self.spec.id))
     }
 
     fn view(&self, now: SystemTime, logs_dir: &std::path::Path) -> RuntimeView {
@@ -227,21 +253,18 @@ impl Runtime {
             modalities: self.spec.modalities.clone(),
             endpoint: self.endpoint.clone(),
             pid: self.running.as_ref().map(|r| r.pid),
-            started_at: self
+            started_at: self.running.as_ref().map(|r| crate::time::rfc3339(r.started_at)),
+            uptime_secs: self
                 .running
                 .as_ref()
-                .map(|r| crate::time::rfc3339(r.started_at)),
-            uptime_secs: self.running.as_ref().map(|r| {
-                now.duration_since(r.started_at)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-            }),
+                .map(|r| now.duration_since(r.started_at).unwrap_or_default().as_secs_f64()),
             generation: self.generation,
             auto_start: self.spec.auto_start,
             last_exit: self.last_exit.clone(),
             restart_budget: self.budget.view(now),
             restarts_total: self.totals.clone(),
-            log_path: log_path(logs_dir, &self.spec.id).display().to_string(),
+            log_path: self.log_path(logs_dir).display().to_string(),
+            ephemeral: self.ephemeral,
         }
     }
 }
@@ -252,12 +275,7 @@ pub fn log_path(logs_dir: &std::path::Path, id: &str) -> PathBuf {
 
 impl Supervisor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let auto: Vec<String> = self
-            .runtimes
-            .iter()
-            .filter(|r| r.spec.auto_start)
-            .map(|r| r.spec.id.clone())
-            .collect();
+        let auto: Vec<String> = self.runtimes.iter().filter(|r| r.spec.auto_start).map(|r| r.spec.id.clone()).collect();
         for id in auto {
             self.start(&id, Knobs::daemon());
         }
@@ -281,12 +299,7 @@ impl Supervisor {
         SupervisorView {
             generated_at: crate::time::rfc3339(now),
             registry_origin: self.origin.clone(),
-            runtimes: self
-                .runtimes
-                .iter()
-                .filter(|r| !r.retired)
-                .map(|r| r.view(now, &self.logs_dir))
-                .collect(),
+            runtimes: self.runtimes.iter().filter(|r| !r.retired).map(|r| r.view(now, &self.logs_dir)).collect(),
         }
     }
 
@@ -313,6 +326,40 @@ impl Supervisor {
                 let _ = reply.send(self.reload(registry));
                 true
             }
+            Msg::Register { spec, knobs, log_path, reply } => {
+                if self.runtimes.iter().any(|r| r.spec.id == spec.id) {
+                    let _ = reply.send(Err(ErrorBody::new(
+                        ErrorKind::BadRequest,
+                        format!("a runtime with id `{}` is already registered", spec.id),
+                    )));
+                    return false;
+                }
+                let id = spec.id.clone();
+                let mut rt = Runtime::new(spec);
+                rt.ephemeral = true;
+                rt.log_path = Some(log_path);
+                self.runtimes.push(rt);
+                self.start(&id, knobs);
+                let _ = reply.send(Ok(()));
+                true
+            }
+            Msg::Unregister { id, reply } => {
+                let Some(rt) = self.runtimes.iter_mut().find(|r| r.spec.id == id) else {
+                    let _ = reply.send(());
+                    return false;
+                };
+                rt.retired = true;
+                rt.start_after_exit = None;
+                rt.restart_scheduled = None;
+                if rt.running.is_some() {
+                    rt.on_removed.push(reply);
+                    self.stop(&id, ExitCause::Stopped);
+                } else {
+                    self.runtimes.retain(|r| r.spec.id != id);
+                    let _ = reply.send(());
+                }
+                true
+            }
             Msg::Shutdown { reply } => {
                 self.shutdown_reply = Some(reply);
                 let ids: Vec<String> = self.runtimes.iter().map(|r| r.spec.id.clone()).collect();
@@ -325,16 +372,8 @@ impl Supervisor {
                 }
                 true
             }
-            Msg::Exited {
-                id,
-                generation,
-                status,
-            } => self.on_exit(&id, generation, status),
-            Msg::Health {
-                id,
-                generation,
-                probe,
-            } => self.on_health(&id, generation, probe),
+            Msg::Exited { id, generation, status } => self.on_exit(&id, generation, status),
+            Msg::Health { id, generation, probe } => self.on_health(&id, generation, probe),
             Msg::StartupDeadline { id, generation } => {
                 let Some(rt) = self.find(&id) else {
                     return false;
@@ -342,10 +381,7 @@ impl Supervisor {
                 if rt.generation != generation || rt.running.as_ref().is_none_or(|r| r.ready_seen) {
                     return false;
                 }
-                rt.reason = Some(format!(
-                    "not ready after {} ms; stopping it",
-                    rt.spec.startup_timeout_ms
-                ));
+                rt.reason = Some(format!("not ready after {} ms; stopping it", rt.spec.startup_timeout_ms));
                 self.stop(&id, ExitCause::StartupTimeout);
                 true
             }
@@ -354,8 +390,7 @@ impl Supervisor {
                 let Some(rt) = self.find(&id) else {
                     return false;
                 };
-                if rt.restart_scheduled != Some(generation) || rt.running.is_some() || shutting_down
-                {
+                if rt.restart_scheduled != Some(generation) || rt.running.is_some() || shutting_down {
                     return false;
                 }
                 rt.restart_scheduled = None;
@@ -400,11 +435,8 @@ impl Supervisor {
             },
             None => None,
         };
-        let expanded: Result<Vec<String>, String> = spec
-            .args
-            .iter()
-            .map(|a| process::expand(a, port, &knobs))
-            .collect();
+        let expanded: Result<Vec<String>, String> =
+            spec.args.iter().map(|a| process::expand(a, port, &knobs)).collect();
         let command = process::expand(&spec.command, port, &knobs);
         let (command, args) = match (command, expanded) {
             (Ok(c), Ok(a)) => (c, a),
@@ -413,7 +445,7 @@ impl Supervisor {
                 return;
             }
         };
-        let log = log_path(&logs_dir, id);
+        let log = rt.log_path(&logs_dir);
         let oom_before = process::oom_kill_count();
         let started = match process::spawn(&command, &args, &spec.env, spec.cwd.as_deref(), &log) {
             Ok(s) => s,
@@ -468,12 +500,7 @@ impl Supervisor {
         }
     }
 
-    fn on_exit(
-        &mut self,
-        id: &str,
-        generation: u64,
-        status: std::io::Result<std::process::ExitStatus>,
-    ) -> bool {
+    fn on_exit(&mut self, id: &str, generation: u64, status: std::io::Result<std::process::ExitStatus>) -> bool {
         let logs_dir = self.logs_dir.clone();
         let shutting_down = self.shutdown_reply.is_some();
         let tx = self.tx.clone();
@@ -488,7 +515,7 @@ impl Supervisor {
         };
         // Whatever the leader did, nothing of its group may outlive it.
         let _ = crate::sys::kill_group(run.pid, libc::SIGKILL);
-        let tail = process::log_tail(&log_path(&logs_dir, id), run.log_offset);
+        let tail = process::log_tail(&rt.log_path(&logs_dir), run.log_offset);
         let record = match status {
             Ok(status) => process::classify(status, run.planned, run.oom_before, tail),
             Err(e) => process::spawn_failure(format!("lost track of the process: {e}")),
@@ -496,6 +523,9 @@ impl Supervisor {
         let planned = run.planned;
         rt.last_exit = Some(record.clone());
         if rt.retired {
+            for waiter in rt.on_removed.drain(..) {
+                let _ = waiter.send(());
+            }
             self.runtimes.retain(|r| !(r.spec.id == id && r.retired));
             return true;
         }
@@ -532,10 +562,7 @@ impl Supervisor {
         } else {
             rt.state = State::Error;
             if rt.spec.restart.max_restarts == 0 {
-                rt.reason = Some(format!(
-                    "{}; automatic restarts are off (max_restarts = 0)",
-                    record.detail
-                ));
+                rt.reason = Some(format!("{}; automatic restarts are off (max_restarts = 0)", record.detail));
             } else {
                 rt.reason = Some("restart budget exhausted".to_string());
                 if let Some(reset) = rt.budget.reset_at(now) {
@@ -587,10 +614,7 @@ impl Supervisor {
                 };
                 run.failures += 1;
                 rt.state = State::Degraded;
-                rt.reason = Some(format!(
-                    "{why} ({} of {threshold} failed probes)",
-                    run.failures
-                ));
+                rt.reason = Some(format!("{why} ({} of {threshold} failed probes)", run.failures));
                 if run.failures >= threshold {
                     self.stop(id, ExitCause::HealthTimeout);
                 }
@@ -621,26 +645,14 @@ impl Supervisor {
     }
 
     fn restore(&mut self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
-        let known: Vec<String> = self
-            .runtimes
-            .iter()
-            .filter(|r| !r.retired)
-            .map(|r| r.spec.id.clone())
-            .collect();
-        let Some(rt) = self
-            .runtimes
-            .iter_mut()
-            .find(|r| r.spec.id == req.id && !r.retired)
-        else {
-            return Err(ErrorBody::new(
-                ErrorKind::UnknownRuntime,
-                format!("no runtime with id `{}`", req.id),
-            )
-            .with_hint(if known.is_empty() {
-                "no runtimes are registered; add one to runtimes.toml".to_string()
-            } else {
-                format!("known ids: {}", known.join(", "))
-            }));
+        let known: Vec<String> = self.runtimes.iter().filter(|r| !r.retired).map(|r| r.spec.id.clone()).collect();
+        let Some(rt) = self.runtimes.iter_mut().find(|r| r.spec.id == req.id && !r.retired) else {
+            return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id))
+                .with_hint(if known.is_empty() {
+                    "no runtimes are registered; add one to runtimes.toml".to_string()
+                } else {
+                    format!("known ids: {}", known.join(", "))
+                }));
         };
         let now = SystemTime::now();
         // The very first start of a runtime is not a restart.
@@ -651,11 +663,7 @@ impl Supervisor {
                 .budget
                 .reset_at(now)
                 .map(|at| {
-                    format!(
-                        "; the window resets at {} ({})",
-                        crate::time::rfc3339(at),
-                        crate::time::relative(at, now)
-                    )
+                    format!("; the window resets at {} ({})", crate::time::rfc3339(at), crate::time::relative(at, now))
                 })
                 .unwrap_or_default();
             return Err(ErrorBody::new(
@@ -668,11 +676,7 @@ impl Supervisor {
             .with_hint("wait for the window to reset, or pass `--force` to restore anyway"));
         }
         if req.dry_run {
-            return Ok(RestoreTicket {
-                generation: rt.generation,
-                budget: rt.budget.view(now),
-                state: rt.state,
-            });
+            return Ok(RestoreTicket { generation: rt.generation, budget: rt.budget.view(now), state: rt.state });
         }
         if counts {
             rt.budget.record(now, RestartKind::Manual);
@@ -690,30 +694,19 @@ impl Supervisor {
         } else {
             self.start(&req.id, knobs);
         }
-        let state = self
-            .find(&req.id)
-            .map(|r| r.state)
-            .unwrap_or(State::Unknown);
-        Ok(RestoreTicket {
-            generation,
-            budget,
-            state,
-        })
+        let state = self.find(&req.id).map(|r| r.state).unwrap_or(State::Unknown);
+        Ok(RestoreTicket { generation, budget, state })
     }
 
     fn reload(&mut self, registry: Registry) -> ReloadReport {
-        let mut report = ReloadReport {
-            origin: registry.origin.clone(),
-            added: vec![],
-            removed: vec![],
-            changed: vec![],
-        };
+        let mut report =
+            ReloadReport { origin: registry.origin.clone(), added: vec![], removed: vec![], changed: vec![] };
         self.origin = registry.origin;
         let new_ids: Vec<String> = registry.runtimes.iter().map(|s| s.id.clone()).collect();
         let gone: Vec<String> = self
             .runtimes
             .iter()
-            .filter(|r| !r.retired && !new_ids.contains(&r.spec.id))
+            .filter(|r| !r.retired && !r.ephemeral && !new_ids.contains(&r.spec.id))
             .map(|r| r.spec.id.clone())
             .collect();
         for id in gone {
@@ -753,13 +746,8 @@ impl Supervisor {
                 }
             }
         }
-        // Keep the manifest's order in every view.
-        self.runtimes.sort_by_key(|r| {
-            order
-                .iter()
-                .position(|id| *id == r.spec.id)
-                .unwrap_or(usize::MAX)
-        });
+        // Keep the manifest's order in every view; smoke runtimes go last.
+        self.runtimes.sort_by_key(|r| order.iter().position(|id| *id == r.spec.id).unwrap_or(usize::MAX));
         report
     }
 }
@@ -792,11 +780,7 @@ async fn watch_process(mut w: Watch) {
     let mut deadline_sent = false;
     if w.url.is_none() {
         // Nothing to probe: a process adapter is ready once it runs.
-        let _ = w.tx.send(Msg::Health {
-            id: w.id.clone(),
-            generation: w.generation,
-            probe: Probe::Ready,
-        });
+        let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
         ready = true;
     }
     loop {

@@ -22,10 +22,7 @@ pub struct Started {
 
 /// Opens (and rotates) the runtime's log, writes a header for this start.
 fn open_log(path: &Path, header: &str) -> std::io::Result<(File, u64)> {
-    if std::fs::metadata(path)
-        .map(|m| m.len() > ROTATE_BYTES)
-        .unwrap_or(false)
-    {
+    if std::fs::metadata(path).map(|m| m.len() > ROTATE_BYTES).unwrap_or(false) {
         let mut rotated = path.as_os_str().to_owned();
         rotated.push(".1");
         std::fs::rename(path, PathBuf::from(rotated))?;
@@ -70,11 +67,7 @@ pub fn spawn(
     }
     let child = cmd.spawn()?;
     let pid = child.id().unwrap_or(0);
-    Ok(Started {
-        child,
-        pid,
-        log_offset,
-    })
+    Ok(Started { child, pid, log_offset })
 }
 
 /// The last non-empty lines the runtime wrote since `offset`.
@@ -105,12 +98,8 @@ pub fn log_tail(path: &Path, offset: u64) -> Vec<String> {
 pub fn oom_kill_count() -> Option<u64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let events =
-        std::fs::read_to_string(format!("/sys/fs/cgroup{}/memory.events", rel.trim())).ok()?;
-    events
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|v| v.trim().parse().ok())
+    let events = std::fs::read_to_string(format!("/sys/fs/cgroup{}/memory.events", rel.trim())).ok()?;
+    events.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Turns a wait status into an exit record. `planned` is the cause arw set
@@ -131,33 +120,18 @@ pub fn classify(
         (None, Some(s)) => format!("killed by {s}"),
         _ => "ended".to_string(),
     };
-    let oom = signal == Some(libc::SIGKILL)
-        && matches!((oom_before, oom_kill_count()), (Some(a), Some(b)) if b > a);
+    let oom = signal == Some(libc::SIGKILL) && matches!((oom_before, oom_kill_count()), (Some(a), Some(b)) if b > a);
     let (cause, detail) = match planned {
-        Some(ExitCause::HealthTimeout) => (
-            ExitCause::HealthTimeout,
-            format!("health probes kept failing; {how}"),
-        ),
-        Some(ExitCause::StartupTimeout) => (
-            ExitCause::StartupTimeout,
-            format!("not ready before the start-up deadline; {how}"),
-        ),
+        Some(ExitCause::HealthTimeout) => (ExitCause::HealthTimeout, format!("health probes kept failing; {how}")),
+        Some(ExitCause::StartupTimeout) => {
+            (ExitCause::StartupTimeout, format!("not ready before the start-up deadline; {how}"))
+        }
         Some(cause) => (cause, format!("stopped by arw; {how}")),
-        None if oom => (
-            ExitCause::OomKilled,
-            "killed by the kernel OOM killer (SIGKILL)".to_string(),
-        ),
+        None if oom => (ExitCause::OomKilled, "killed by the kernel OOM killer (SIGKILL)".to_string()),
         None if signal.is_some() => (ExitCause::Signaled, how),
         None => (ExitCause::Exited, how),
     };
-    ExitRecord {
-        at: crate::time::rfc3339(SystemTime::now()),
-        cause,
-        code,
-        signal: signal_name,
-        detail,
-        stderr_tail,
-    }
+    ExitRecord { at: crate::time::rfc3339(SystemTime::now()), cause, code, signal: signal_name, detail, stderr_tail }
 }
 
 /// Record for a command that could not be started at all.
@@ -186,9 +160,7 @@ pub fn expand(arg: &str, port: Option<u16>, knobs: &crate::knobs::Knobs) -> Resu
     while let Some(pos) = rest.find("${") {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in argument `{arg}`"))?;
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in argument `{arg}`"))?;
         let name = &after[..end];
         let value = knobs
             .non_empty(name)
@@ -214,14 +186,8 @@ mod tests {
         let mut env = BTreeMap::new();
         env.insert("LLAMA_MODEL_PATH".to_string(), "/m/x.gguf".to_string());
         let knobs = crate::knobs::Knobs::new(env);
-        assert_eq!(
-            expand("--port={port}", Some(8080), &knobs).unwrap(),
-            "--port=8080"
-        );
-        assert_eq!(
-            expand("${LLAMA_MODEL_PATH}", None, &knobs).unwrap(),
-            "/m/x.gguf"
-        );
+        assert_eq!(expand("--port={port}", Some(8080), &knobs).unwrap(), "--port=8080");
+        assert_eq!(expand("${LLAMA_MODEL_PATH}", None, &knobs).unwrap(), "/m/x.gguf");
         let err = expand("${ARW_TEST_SURELY_UNSET_VAR}", None, &knobs).unwrap_err();
         assert!(err.contains("ARW_TEST_SURELY_UNSET_VAR"), "{err}");
     }

@@ -18,14 +18,8 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 6] = [
-        State::Ready,
-        State::Starting,
-        State::Degraded,
-        State::Error,
-        State::Offline,
-        State::Unknown,
-    ];
+    pub const ALL: [State; 6] =
+        [State::Ready, State::Starting, State::Degraded, State::Error, State::Offline, State::Unknown];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +105,9 @@ pub struct RuntimeView {
     /// Lifetime totals (the budget only counts the window).
     pub restarts_total: RestartTotals,
     pub log_path: String,
+    /// Registered by a smoke run rather than the manifest.
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -11,16 +11,8 @@ pub const ARW: &str = env!("CARGO_BIN_EXE_arw");
 
 /// Environment prefixes a developer's shell may carry that would change
 /// what arw does; tests start from none of them.
-const SCRUB_PREFIXES: &[&str] = &[
-    "ARW_",
-    "LLAMA_",
-    "HF_",
-    "RUNTIME_SMOKE_",
-    "SMOKE_",
-    "VISION_SMOKE_",
-    "HUGGINGFACEHUB_",
-    "XDG_",
-];
+const SCRUB_PREFIXES: &[&str] =
+    &["ARW_", "LLAMA_", "HF_", "RUNTIME_SMOKE_", "SMOKE_", "VISION_SMOKE_", "HUGGINGFACEHUB_", "XDG_"];
 const SCRUB_NAMES: &[&str] = &["MODE", "NO_COLOR"];
 
 pub struct Arw {
@@ -34,17 +26,9 @@ impl Arw {
     /// A fresh home with the embedded default registry.
     pub fn new() -> Arw {
         // Short paths: a Unix socket path must fit in 107 bytes.
-        let dir = tempfile::Builder::new()
-            .prefix("arw")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("arw").tempdir_in("/tmp").expect("tempdir");
         let home = dir.path().join("h");
-        Arw {
-            dir,
-            home,
-            config: None,
-            env: vec![("ARW_IDLE_TIMEOUT_SECS".into(), "120".into())],
-        }
+        Arw { dir, home, config: None, env: vec![("ARW_IDLE_TIMEOUT_SECS".into(), "120".into())] }
     }
 
     /// A fresh home whose registry is `manifest`.
@@ -68,8 +52,7 @@ impl Arw {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(ARW);
         for (k, _) in std::env::vars() {
-            if SCRUB_PREFIXES.iter().any(|p| k.starts_with(p)) || SCRUB_NAMES.contains(&k.as_str())
-            {
+            if SCRUB_PREFIXES.iter().any(|p| k.starts_with(p)) || SCRUB_NAMES.contains(&k.as_str()) {
                 cmd.env_remove(&k);
             }
         }
@@ -107,8 +90,7 @@ impl Arw {
     #[track_caller]
     pub fn json(&self, args: &[&str]) -> Value {
         let text = self.ok(args);
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"))
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"))
     }
 
     #[track_caller]
@@ -133,20 +115,13 @@ impl Arw {
     }
 
     pub fn daemon_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.home.join("run/daemon.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        std::fs::read_to_string(self.home.join("run/daemon.pid")).ok()?.trim().parse().ok()
     }
 }
 
 impl Drop for Arw {
     fn drop(&mut self) {
-        let _ = self
-            .cmd(&["daemon", "stop"])
-            .env("ARW_NO_AUTOSTART", "1")
-            .output();
+        let _ = self.cmd(&["daemon", "stop"]).env("ARW_NO_AUTOSTART", "1").output();
         if let Some(pid) = self.daemon_pid() {
             // SAFETY: plain kill(2).
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -163,10 +138,7 @@ pub fn runtime<'a>(status: &'a Value, id: &str) -> &'a Value {
 }
 
 pub fn state(status: &Value, id: &str) -> String {
-    runtime(status, id)["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    runtime(status, id)["state"].as_str().unwrap_or_default().to_string()
 }
 
 /// The single node entry of the matrix.
@@ -178,21 +150,10 @@ pub fn node(status: &Value) -> &Value {
 
 /// A manifest entry running the built-in stub llama server.
 pub fn stub_runtime(id: &str, extra_args: &[&str], extra_toml: &str) -> String {
-    let mut args = vec![
-        "runtime".to_string(),
-        "stub-llama".into(),
-        "--port".into(),
-        "{port}".into(),
-    ];
+    let mut args = vec!["runtime".to_string(), "stub-llama".into(), "--port".into(), "{port}".into()];
     args.extend(extra_args.iter().map(|s| s.to_string()));
-    let args = args
-        .iter()
-        .map(|a| format!("{a:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "[[runtime]]\nid = {id:?}\nadapter = \"stub\"\ncommand = {ARW:?}\nargs = [{args}]\n{extra_toml}\n"
-    )
+    let args = args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+    format!("[[runtime]]\nid = {id:?}\nadapter = \"stub\"\ncommand = {ARW:?}\nargs = [{args}]\n{extra_toml}\n")
 }
 
 /// A runtime that exits at once with code 3: a crash loop.
@@ -213,10 +174,7 @@ pub fn wait_gone(pid: u32, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
         if stat.is_empty() || zombie {
             return true;
         }

@@ -4,17 +4,8 @@ use crate::daemon::Ctx;
 use crate::protocol::{DaemonInfo, ErrorBody, ErrorKind, Response};
 
 pub async fn info(ctx: &Ctx) -> Result<Response, ErrorBody> {
-    let runtimes = ctx
-        .supervisor
-        .snapshot()
-        .await
-        .map(|v| v.runtimes.len())
-        .unwrap_or(0);
-    let settings = ctx
-        .settings
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let runtimes = ctx.supervisor.snapshot().await.map(|v| v.runtimes.len()).unwrap_or(0);
+    let settings = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(Response::DaemonInfo(DaemonInfo {
         pid: std::process::id(),
         build_id: ctx.build_id.clone(),
@@ -33,8 +24,9 @@ pub async fn info(ctx: &Ctx) -> Result<Response, ErrorBody> {
 pub async fn reload(ctx: &Ctx) -> Result<Response, ErrorBody> {
     match crate::daemon::reload(ctx).await {
         Ok(report) => Ok(Response::Reloaded(report)),
-        Err(e) => Err(ErrorBody::new(ErrorKind::Config, e.to_string())
-            .with_hint("the daemon keeps running with the last good registry; fix the file and run `arw daemon reload`")),
+        Err(e) => Err(ErrorBody::new(ErrorKind::Config, e.to_string()).with_hint(
+            "the daemon keeps running with the last good registry; fix the file and run `arw daemon reload`",
+        )),
     }
 }
 

@@ -34,28 +34,17 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
     loop {
         let (state, generation, reason, budget) = {
             let view = views.borrow_and_update();
-            let rt = view.runtime(&id).ok_or_else(|| {
-                ErrorBody::new(
-                    ErrorKind::Internal,
-                    format!("`{id}` disappeared during the restore"),
-                )
-            })?;
-            (
-                rt.state,
-                rt.generation,
-                rt.reason.clone(),
-                rt.restart_budget.clone(),
-            )
+            let rt = view
+                .runtime(&id)
+                .ok_or_else(|| ErrorBody::new(ErrorKind::Internal, format!("`{id}` disappeared during the restore")))?;
+            (rt.state, rt.generation, rt.reason.clone(), rt.restart_budget.clone())
         };
         let ours = generation >= ticket.generation;
         let done = match state {
             State::Ready if ours => Some(("ready", format!("`{id}` is ready"))),
             State::Error if ours => Some((
                 "failed",
-                format!(
-                    "`{id}` failed to come back: {}",
-                    reason.clone().unwrap_or_else(|| "error".into())
-                ),
+                format!("`{id}` failed to come back: {}", reason.clone().unwrap_or_else(|| "error".into())),
             )),
             _ => None,
         };
@@ -73,12 +62,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
         }
         match tokio::time::timeout_at(deadline, views.changed()).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => {
-                return Err(ErrorBody::new(
-                    ErrorKind::Internal,
-                    "the supervisor stopped during the restore",
-                ))
-            }
+            Ok(Err(_)) => return Err(ErrorBody::new(ErrorKind::Internal, "the supervisor stopped during the restore")),
             Err(_) => {
                 return Ok(Response::Restore(RestoreReport {
                     id: id.clone(),

@@ -19,10 +19,7 @@ where
         return;
     };
     let first = Event::RuntimeUpdated(ctx.status_report(view, &knobs));
-    if protocol::write_frame_async(tx, &ServerFrame::Event { id, event: first })
-        .await
-        .is_err()
-    {
+    if protocol::write_frame_async(tx, &ServerFrame::Event { id, event: first }).await.is_err() {
         return;
     }
     let mut probe = [0u8; 1];
