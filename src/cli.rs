@@ -28,6 +28,8 @@ pub enum Command {
     /// Manage the background daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Send a chat message to a runtime through the daemon (OpenAI shape).
+    Chat(ChatArgs),
     /// Print a shell completion script (or write it into --dir).
     Completions {
         /// The shell to generate for.
@@ -50,6 +52,13 @@ pub enum RuntimeCommand {
     Status(StatusArgs),
     /// Restart a runtime under supervision and report the remaining budget.
     Restore(RestoreArgs),
+    /// Prove daemon → supervisor → runtime → chat → matrix on this machine.
+    ///
+    /// Outcomes: passed, failed, skipped (could not run here), downgraded
+    /// (ran on the simulated GPU). Knobs: MODE, ARW_SMOKE_MODE,
+    /// LLAMA_SERVER_BIN, LLAMA_MODEL_PATH, LLAMA_SERVER_ARGS, LLAMA_SERVER_PORT,
+    /// LLAMA_GPU_SIMULATE, LLAMA_GPU_REQUIRE_REAL, RUNTIME_SMOKE_* (see README).
+    Smoke(SmokeArgs),
     /// Serve a stub llama-server endpoint (used by smoke runs and tests).
     #[command(hide = true)]
     StubLlama(crate::stub::StubArgs),
@@ -85,6 +94,44 @@ pub struct RestoreArgs {
     /// Seconds to wait for the runtime to become ready.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// stub (default), real, gpu or vision; else `ARW_SMOKE_MODE`, then `MODE`.
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::smoke::Mode>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 5 when the outcome is `skipped` or `downgraded`.
+    #[arg(long)]
+    pub fail_on_skip: bool,
+    /// Seconds before the run is stopped (0: never); overrides
+    /// `RUNTIME_SMOKE_TIMEOUT_SECS` and `SMOKE_TIMEOUT_SECS`.
+    #[arg(long)]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The runtime to talk to (see `arw runtime status`).
+    #[arg(long)]
+    pub runtime: String,
+    /// The user message.
+    pub prompt: String,
+    /// An optional system message.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Stream the reply as it is generated.
+    #[arg(long)]
+    pub stream: bool,
+    /// Stop after this many tokens.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Print the runtime's whole answer (OpenAI shape) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -93,6 +93,29 @@ pub enum Request {
     Reload,
     /// Stop every runtime and exit.
     Shutdown,
+    /// A chat completion forwarded to a runtime (OpenAI shape).
+    Chat(ChatRequest),
+    /// An end-to-end smoke run; stages arrive as `smoke.stage` events.
+    Smoke(SmokeRequest),
+}
+
+/// Payload of [`Request::Chat`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub runtime: String,
+    /// The OpenAI `/v1/chat/completions` body, passed through as is.
+    pub body: serde_json::Value,
+}
+
+/// Payload of [`Request::Smoke`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmokeRequest {
+    pub mode: crate::smoke::Mode,
+    /// Absolute workspace root (the client resolves `.smoke/...` against its cwd).
+    pub root: std::path::PathBuf,
+    /// Overrides the timeout knobs when set; `0` disables the timeout.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// Payload of [`Request::Restore`].
@@ -133,6 +156,8 @@ pub enum Response {
     Restore(RestoreReport),
     DaemonInfo(DaemonInfo),
     Reloaded(ReloadReport),
+    Chat(ChatReply),
+    Smoke(Box<crate::smoke::report::SmokeReport>),
     /// The request was carried out and has nothing to report.
     Done,
 }
@@ -144,6 +169,25 @@ pub enum Event {
     /// A fresh runtime matrix (with the supervisor view it was computed from).
     #[serde(rename = "runtime.updated")]
     RuntimeUpdated(StatusReport),
+    /// A piece of a streamed chat reply.
+    #[serde(rename = "chat.delta")]
+    ChatDelta(String),
+    /// A smoke stage finished.
+    #[serde(rename = "smoke.stage")]
+    SmokeStage(crate::smoke::report::Stage),
+}
+
+/// What a runtime answered to a forwarded chat request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatReply {
+    pub runtime: String,
+    pub status: u16,
+    /// The runtime's JSON answer; for a streamed request, the assembled
+    /// completion in the non-streaming shape.
+    pub body: serde_json::Value,
+    pub elapsed_ms: u64,
+    /// Time to the first streamed piece, when streaming.
+    pub first_token_ms: Option<u64>,
 }
 
 /// Status payload; `matrix` is the SPEC §3 document.
@@ -209,6 +253,10 @@ pub enum ErrorKind {
     BadFrame,
     BadRequest,
     UnknownRuntime,
+    /// The runtime exists but cannot serve the request now.
+    RuntimeUnavailable,
+    /// The runtime answered with an error.
+    Upstream,
     BudgetExhausted,
     Config,
     Internal,

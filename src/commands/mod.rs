@@ -1,8 +1,10 @@
 //! Client side of every command, one file each; this module only routes.
 
+mod chat;
 mod daemon;
 mod docs;
 mod restore;
+mod smoke;
 mod status;
 
 use crate::cli::{Cli, Command, DaemonCommand, RuntimeCommand};
@@ -15,6 +17,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Runtime(RuntimeCommand::Status(args)) => status::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Restore(args)) => restore::run(&ctx, args),
+        Command::Runtime(RuntimeCommand::Smoke(args)) => smoke::run(&ctx, args),
+        Command::Chat(args) => chat::run(&ctx, args),
         Command::Runtime(RuntimeCommand::StubLlama(args)) => crate::stub::run(args).map(|()| Exit::Ok),
         Command::Daemon(DaemonCommand::Serve { config, fake_build_id }) => {
             crate::daemon::serve(crate::daemon::ServeOptions { config, fake_build_id }).map(|()| Exit::Ok)

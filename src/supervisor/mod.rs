@@ -24,9 +24,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use view::{BudgetView, ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
 
-/// Probe cadence while a runtime is still starting: readiness should be
-/// seen within a tenth of a second, not a whole `interval_ms`.
-const STARTUP_PROBE_EVERY: Duration = Duration::from_millis(100);
+/// Probe cadence while a runtime is still starting: 5 ms, doubling to
+/// 100 ms, so a server that loads in 20 ms is seen ready within a few ms of
+/// it, and a slow one costs ten cheap probes a second.
+const STARTUP_PROBE_FIRST: Duration = Duration::from_millis(5);
+const STARTUP_PROBE_MAX: Duration = Duration::from_millis(100);
 /// SIGTERM first; SIGKILL the group if it is still there after this.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -44,7 +46,7 @@ pub enum Msg {
     },
     /// Adds a runtime that is not in the manifest (smoke runs) and starts it.
     Register {
-        spec: RuntimeSpec,
+        spec: Box<RuntimeSpec>,
         knobs: Knobs,
         log_path: PathBuf,
         reply: oneshot::Sender<Result<(), ErrorBody>>,
@@ -120,7 +122,7 @@ impl Handle {
     pub async fn register(&self, spec: RuntimeSpec, knobs: Knobs, log_path: PathBuf) -> Result<(), ErrorBody> {
         let (reply, rx) = oneshot::channel();
         let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
-        self.tx.send(Msg::Register { spec, knobs, log_path, reply }).map_err(|_| gone())?;
+        self.tx.send(Msg::Register { spec: Box::new(spec), knobs, log_path, reply }).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
     pub async fn unregister(&self, id: &str) {
@@ -335,7 +337,7 @@ impl Supervisor {
                     return false;
                 }
                 let id = spec.id.clone();
-                let mut rt = Runtime::new(spec);
+                let mut rt = Runtime::new(*spec);
                 rt.ephemeral = true;
                 rt.log_path = Some(log_path);
                 self.runtimes.push(rt);
@@ -783,8 +785,10 @@ async fn watch_process(mut w: Watch) {
         let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
         ready = true;
     }
+    let mut startup_pause = STARTUP_PROBE_FIRST;
     loop {
-        let pause = if ready { interval } else { STARTUP_PROBE_EVERY };
+        let pause = if ready { interval } else { startup_pause };
+        startup_pause = (startup_pause * 2).min(STARTUP_PROBE_MAX);
         let probe = async {
             tokio::time::sleep(pause).await;
             match &w.url {

@@ -33,7 +33,7 @@ where
                         return;
                     }
                 }
-                Err(RecvError::Lagged(_)) => continue,
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,
             },
             // Any read completing (EOF or stray bytes) ends the stream.
