@@ -16,6 +16,9 @@ _arw() {
             ",$1")
                 cmd="arw"
                 ;;
+            arw,chat)
+                cmd="arw__subcmd__chat"
+                ;;
             arw,completions)
                 cmd="arw__subcmd__completions"
                 ;;
@@ -73,6 +76,9 @@ _arw() {
             arw__subcmd__daemon__subcmd__help,stop)
                 cmd="arw__subcmd__daemon__subcmd__help__subcmd__stop"
                 ;;
+            arw__subcmd__help,chat)
+                cmd="arw__subcmd__help__subcmd__chat"
+                ;;
             arw__subcmd__help,completions)
                 cmd="arw__subcmd__help__subcmd__completions"
                 ;;
@@ -109,6 +115,9 @@ _arw() {
             arw__subcmd__help__subcmd__runtime,restore)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__restore"
                 ;;
+            arw__subcmd__help__subcmd__runtime,smoke)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__smoke"
+                ;;
             arw__subcmd__help__subcmd__runtime,status)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__status"
                 ;;
@@ -121,6 +130,9 @@ _arw() {
             arw__subcmd__runtime,restore)
                 cmd="arw__subcmd__runtime__subcmd__restore"
                 ;;
+            arw__subcmd__runtime,smoke)
+                cmd="arw__subcmd__runtime__subcmd__smoke"
+                ;;
             arw__subcmd__runtime,status)
                 cmd="arw__subcmd__runtime__subcmd__status"
                 ;;
@@ -132,6 +144,9 @@ _arw() {
                 ;;
             arw__subcmd__runtime__subcmd__help,restore)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__restore"
+                ;;
+            arw__subcmd__runtime__subcmd__help,smoke)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__smoke"
                 ;;
             arw__subcmd__runtime__subcmd__help,status)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__status"
@@ -146,12 +161,38 @@ _arw() {
 
     case "${cmd}" in
         arw)
-            opts="-h -V --no-restart-daemon --help --version runtime daemon completions man help"
+            opts="-h -V --no-restart-daemon --help --version runtime daemon chat completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__chat)
+            opts="-h -V --runtime --system --stream --max-tokens --json --no-restart-daemon --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --runtime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --system)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -408,8 +449,22 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help)
-            opts="runtime daemon completions man help"
+            opts="runtime daemon chat completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__chat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -562,7 +617,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help__subcmd__runtime)
-            opts="status restore stub-llama"
+            opts="status restore smoke stub-llama"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -576,6 +631,20 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help__subcmd__runtime__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__smoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -636,7 +705,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime)
-            opts="-h -V --no-restart-daemon --help --version status restore stub-llama help"
+            opts="-h -V --no-restart-daemon --help --version status restore smoke stub-llama help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,7 +719,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help)
-            opts="status restore stub-llama help"
+            opts="status restore smoke stub-llama help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,6 +747,20 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__smoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -728,6 +811,28 @@ _arw() {
             case "${prev}" in
                 --id)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__smoke)
+            opts="-h -V --mode --json --fail-on-skip --timeout --no-restart-daemon --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mode)
+                    COMPREPLY=($(compgen -W "stub real gpu vision" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

@@ -517,9 +517,9 @@ impl Supervisor {
         };
         // Whatever the leader did, nothing of its group may outlive it.
         let _ = crate::sys::kill_group(run.pid, libc::SIGKILL);
-        let tail = process::log_tail(&rt.log_path(&logs_dir), run.log_offset);
+        let log = process::log_excerpt(&rt.log_path(&logs_dir), run.log_offset);
         let record = match status {
-            Ok(status) => process::classify(status, run.planned, run.oom_before, tail),
+            Ok(status) => process::classify(status, run.planned, run.oom_before, log),
             Err(e) => process::spawn_failure(format!("lost track of the process: {e}")),
         };
         let planned = run.planned;

@@ -70,15 +70,30 @@ pub fn spawn(
     Ok(Started { child, pid, log_offset })
 }
 
-/// The last non-empty lines the runtime wrote since `offset`.
-pub fn log_tail(path: &Path, offset: u64) -> Vec<String> {
-    let Ok(mut file) = File::open(path) else {
-        return Vec::new();
-    };
+/// What the runtime wrote during one run, for its exit record.
+#[derive(Debug, Default, PartialEq)]
+pub struct LogExcerpt {
+    pub tail: Vec<String>,
+    pub error_line: Option<String>,
+}
+
+/// Lines that read as an error: llama.cpp's `E` level marker, or the usual
+/// words. Warnings (`W`) are not errors.
+fn is_error_line(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    line.starts_with("E ")
+        || line.contains(" E ")
+        || ["error", "failed", "fatal", "panicked", "couldn't", "cannot", "could not"].iter().any(|w| lower.contains(w))
+}
+
+/// The last non-empty lines the runtime wrote since `offset`, and the first
+/// error-looking one among the last 64 KiB of them.
+pub fn log_excerpt(path: &Path, offset: u64) -> LogExcerpt {
+    let Ok(mut file) = File::open(path) else { return LogExcerpt::default() };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = offset.max(len.saturating_sub(8192)).min(len);
+    let start = offset.max(len.saturating_sub(64 * 1024)).min(len);
     if file.seek(SeekFrom::Start(start)).is_err() {
-        return Vec::new();
+        return LogExcerpt::default();
     }
     let mut buf = Vec::new();
     let _ = file.read_to_end(&mut buf);
@@ -89,9 +104,10 @@ pub fn log_tail(path: &Path, offset: u64) -> Vec<String> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with("=== arw:"))
         .map(|l| l.chars().take(300).collect())
         .collect();
+    let error_line = lines.iter().find(|l| is_error_line(l)).cloned();
     let keep = lines.len().saturating_sub(TAIL_LINES);
     lines.drain(..keep);
-    lines
+    LogExcerpt { tail: lines, error_line }
 }
 
 /// OOM kills counted by this process's cgroup (v2), if readable.
@@ -109,7 +125,7 @@ pub fn classify(
     status: std::process::ExitStatus,
     planned: Option<ExitCause>,
     oom_before: Option<u64>,
-    stderr_tail: Vec<String>,
+    log: LogExcerpt,
 ) -> ExitRecord {
     use std::os::unix::process::ExitStatusExt;
     let code = status.code();
@@ -131,7 +147,15 @@ pub fn classify(
         None if signal.is_some() => (ExitCause::Signaled, how),
         None => (ExitCause::Exited, how),
     };
-    ExitRecord { at: crate::time::rfc3339(SystemTime::now()), cause, code, signal: signal_name, detail, stderr_tail }
+    ExitRecord {
+        at: crate::time::rfc3339(SystemTime::now()),
+        cause,
+        code,
+        signal: signal_name,
+        detail,
+        stderr_tail: log.tail,
+        error_line: log.error_line,
+    }
 }
 
 /// Record for a command that could not be started at all.
@@ -143,6 +167,7 @@ pub fn spawn_failure(detail: String) -> ExitRecord {
         signal: None,
         detail,
         stderr_tail: Vec::new(),
+        error_line: None,
     }
 }
 
@@ -192,7 +217,8 @@ mod tests {
         assert!(err.contains("ARW_TEST_SURELY_UNSET_VAR"), "{err}");
     }
 
-    /// The tail quotes only this run's lines, last ones first cut.
+    /// The tail quotes only this run's lines, last ones first cut; the
+    /// first error line is picked out.
     #[test]
     fn tail_starts_at_this_run() {
         let dir = tempfile::tempdir().unwrap();
@@ -200,10 +226,13 @@ mod tests {
         std::fs::write(&path, "old run line\n=== arw: starting x ===\n").unwrap();
         let offset = std::fs::metadata(&path).unwrap().len();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        writeln!(f, "0.00.01 W warning: slow disk").unwrap();
+        writeln!(f, "0.00.02 E gguf_init_from_file: failed to open GGUF file 'x'").unwrap();
         for i in 0..8 {
             writeln!(f, "line {i}").unwrap();
         }
-        let tail = log_tail(&path, offset);
-        assert_eq!(tail, vec!["line 3", "line 4", "line 5", "line 6", "line 7"]);
+        let log = log_excerpt(&path, offset);
+        assert_eq!(log.tail, vec!["line 3", "line 4", "line 5", "line 6", "line 7"]);
+        assert_eq!(log.error_line.as_deref(), Some("0.00.02 E gguf_init_from_file: failed to open GGUF file 'x'"));
     }
 }

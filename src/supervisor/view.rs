@@ -64,6 +64,11 @@ pub struct ExitRecord {
     pub detail: String,
     /// The runtime's own last log lines before it died.
     pub stderr_tail: Vec<String>,
+    /// The first line of this run's log that reads as an error: usually the
+    /// root cause ("failed to open GGUF file ..."), where the tail shows
+    /// only its consequences.
+    #[serde(default)]
+    pub error_line: Option<String>,
 }
 
 /// Restart budget as operators see it.

@@ -182,3 +182,120 @@ pub fn wait_gone(pid: u32, within: Duration) -> bool {
     }
     false
 }
+
+/// Whether a component a test needs is here. In CI (`CI=true`) a missing
+/// component fails the test; elsewhere the test is skipped with a reason.
+#[track_caller]
+pub fn require(what: &str, available: bool, how_to_get_it: &str) -> bool {
+    if available {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
+    if ci {
+        panic!("{what} is required in CI but missing: {how_to_get_it}");
+    }
+    eprintln!("skipping: {what} is missing ({how_to_get_it})");
+    false
+}
+
+/// Writes a GGUF v3 file: llama metadata and one F32 tensor of `elements`
+/// values. With `sparse`, the tensor data is a hole (a huge model that
+/// costs no disk).
+pub fn write_gguf(path: &Path, n_layer: u32, n_ctx_train: u32, elements: u64, sparse: bool) {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(b"GGUF");
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    let kv_u32 = [
+        ("llama.block_count", n_layer),
+        ("llama.embedding_length", 4096),
+        ("llama.attention.head_count", 32),
+        ("llama.attention.head_count_kv", 8),
+        ("llama.context_length", n_ctx_train),
+    ];
+    out.extend_from_slice(&(kv_u32.len() as u64 + 1).to_le_bytes());
+    string(&mut out, "general.architecture");
+    out.extend_from_slice(&8u32.to_le_bytes());
+    string(&mut out, "llama");
+    for (k, v) in kv_u32 {
+        string(&mut out, k);
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    string(&mut out, "token_embd.weight");
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&elements.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes()); // F32
+    out.extend_from_slice(&0u64.to_le_bytes()); // offset
+    while out.len() % 32 != 0 {
+        out.push(0);
+    }
+    let total = out.len() as u64 + elements * 4;
+    let mut file = std::fs::File::create(path).unwrap();
+    std::io::Write::write_all(&mut file, &out).unwrap();
+    if sparse {
+        file.set_len(total).unwrap();
+    } else {
+        std::io::Write::write_all(&mut file, &vec![0u8; (elements * 4) as usize]).unwrap();
+    }
+}
+
+/// A real component from `scripts/install-test-deps`: the env var it
+/// exports, else the cache path the install scripts use.
+fn component(var: &str, cached: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/arw").join(cached));
+    path.is_file().then_some(path)
+}
+
+/// The real llama-server, or a skip (a failure in CI).
+#[track_caller]
+pub fn llama_server() -> Option<PathBuf> {
+    let found = component("ARW_TEST_LLAMA_SERVER", "llama-server-0.94.0/llama-server");
+    require("llama-server", found.is_some(), "run scripts/install-llama-server").then(|| found.unwrap())
+}
+
+/// The deterministic tiny GGUF, or a skip (a failure in CI).
+#[track_caller]
+pub fn tiny_gguf() -> Option<PathBuf> {
+    let found = component("ARW_TEST_TINY_GGUF", "models/tiny-llama-random.gguf");
+    require("tiny test GGUF", found.is_some(), "run scripts/fetch-test-models").then(|| found.unwrap())
+}
+
+/// SmolLM2-135M-Instruct Q4_1, or a skip (a failure in CI).
+#[track_caller]
+pub fn smollm2_gguf() -> Option<PathBuf> {
+    let found = component("ARW_TEST_SMOLLM2_GGUF", "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    require("SmolLM2 GGUF", found.is_some(), "run scripts/fetch-test-models").then(|| found.unwrap())
+}
+
+/// A manifest entry for a real llama-server.
+/// `port: None` lets arw pick a free one.
+pub fn llama_runtime(id: &str, bin: &Path, model: &Path, port: Option<u16>, extra_toml: &str) -> String {
+    let port_line = port.map(|p| format!("port = {p}\n")).unwrap_or_default();
+    format!(
+        "[[runtime]]\nid = {id:?}\nadapter = \"llama.cpp\"\ncommand = {bin:?}\n{port_line}\
+         args = [\"--model\", {model:?}, \"--host\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--ctx-size\", \"512\", \"-lv\", \"4\"]\n{extra_toml}\n",
+        bin = bin.display().to_string(),
+        model = model.display().to_string(),
+    )
+}
+
+/// Processes whose process group is `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            // fields[0] is the state, fields[2] the process group.
+            fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) && fields.first() != Some(&"Z")
+        })
+        .collect()
+}

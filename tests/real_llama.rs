@@ -1,0 +1,197 @@
+//! The real llama-server (built by scripts/install-llama-server) with real
+//! GGUF models (scripts/fetch-test-models): smoke, chat, failure modes,
+//! memory truth. Skipped outside CI when the components are missing; a
+//! failure in CI.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const NO_RESTART: &str = "[runtime.restart]\nmax_restarts = 0\n";
+const LOAD: Duration = Duration::from_secs(60);
+
+fn real_smoke(bin: &std::path::Path, model: &std::path::Path, args: &str) -> Value {
+    let arw = Arw::new()
+        .env("MODE", "real")
+        .env("LLAMA_SERVER_BIN", bin.to_str().unwrap())
+        .env("LLAMA_MODEL_PATH", model.to_str().unwrap())
+        .env("LLAMA_SERVER_ARGS", args);
+    let out = arw.cmd(&["runtime", "smoke", "--json"]).current_dir(arw.dir.path()).output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["outcome"], "passed", "{doc:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    doc
+}
+
+/// Real smoke passes with the tiny model and with SmolLM2, reporting
+/// readiness, first token, tokens/s and predicted vs measured memory.
+#[test]
+fn real_smoke_passes_with_both_models() {
+    let (Some(bin), Some(tiny), Some(smol)) = (llama_server(), tiny_gguf(), smollm2_gguf()) else { return };
+    for (model, args) in [(tiny, "--threads 2"), (smol, "--threads 2 --ctx-size 2048")] {
+        let doc = real_smoke(&bin, &model, args);
+        assert_eq!(doc["ran"], "real");
+        assert!(doc["readiness_ms"].as_u64().is_some());
+        assert!(doc["first_token_ms"].as_u64().is_some());
+        assert!(doc["tokens_per_second"].as_f64().unwrap() > 0.0);
+        let mem = &doc["memory"];
+        let predicted = mem["predicted_bytes"].as_u64().unwrap() as f64;
+        let measured = mem["measured_peak_rss_bytes"].as_u64().unwrap() as f64;
+        let err = (predicted - measured).abs() / measured;
+        assert!(
+            err < 0.15,
+            "estimate {predicted} vs measured {measured} ({:.1}%) for {}",
+            err * 100.0,
+            model.display()
+        );
+        assert_eq!(doc["gpu"], Value::Null, "a CPU run claims no GPU");
+    }
+}
+
+/// Chat through the daemon returns real tokens, streamed and not, and the
+/// matrix counts the requests.
+#[test]
+fn chat_through_daemon_with_real_model() {
+    let (Some(bin), Some(model)) = (llama_server(), smollm2_gguf()) else { return };
+    let arw = Arw::with_config(&llama_runtime("smol", &bin, &model, None, ""));
+    arw.wait_for(LOAD, "ready", |s| state(s, "smol") == "ready");
+    let reply = arw.json(&["chat", "--runtime", "smol", "--max-tokens", "8", "--json", "What is 2+2?"]);
+    let text = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!text.trim().is_empty(), "{reply}");
+    assert!(reply["usage"]["completion_tokens"].as_u64().unwrap() >= 1);
+    let streamed = arw.ok(&["chat", "--runtime", "smol", "--max-tokens", "8", "--stream", "Say hi."]);
+    assert!(!streamed.trim().is_empty());
+    let status = arw.status();
+    let http = &node(&status)["http"];
+    assert_eq!(http["requests_total"], 2);
+    assert_eq!(http["errors_total"], 0);
+}
+
+/// Port already in use: error state, exit code 1, llama-server's own line quoted.
+#[test]
+fn port_in_use() {
+    let (Some(bin), Some(model)) = (llama_server(), tiny_gguf()) else { return };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let arw = Arw::with_config(&llama_runtime("busy", &bin, &model, Some(port), NO_RESTART));
+    let status = arw.wait_for(LOAD, "error", |s| state(s, "busy") == "error");
+    let exit = &runtime(&status, "busy")["last_exit"];
+    assert_eq!((exit["cause"].as_str(), exit["code"].as_i64()), (Some("exited"), Some(1)), "{exit}");
+    assert_tail_contains(exit, "couldn't bind HTTP server socket");
+    let table = arw.ok(&["runtime", "status"]);
+    assert!(table.contains("couldn't bind HTTP server socket"), "status table quotes it:\n{table}");
+}
+
+/// The runtime's own line naming the cause is quoted in the exit record.
+fn assert_tail_contains(exit: &Value, needle: &str) {
+    let line = exit["error_line"].as_str().unwrap_or_default();
+    assert!(line.contains(needle), "error_line `{line}` lacks `{needle}`: {exit:#}");
+}
+
+/// Missing model file: error with llama-server's "failed to open GGUF file".
+#[test]
+fn missing_model() {
+    let Some(bin) = llama_server() else { return };
+    let arw = Arw::new();
+    let missing = arw.dir.path().join("nope.gguf");
+    let arw = {
+        let manifest = llama_runtime("ghost", &bin, &missing, None, NO_RESTART);
+        std::fs::write(arw.dir.path().join("m.toml"), manifest).unwrap();
+        let path = arw.dir.path().join("m.toml");
+        arw.env("ARW_CONFIG", path.to_str().unwrap())
+    };
+    let status = arw.wait_for(LOAD, "error", |s| state(s, "ghost") == "error");
+    let exit = &runtime(&status, "ghost")["last_exit"];
+    assert_eq!(exit["code"], 1);
+    assert_tail_contains(exit, "failed to open GGUF file");
+}
+
+/// A truncated GGUF crash-loops: the restart budget is spent with backoff and
+/// the runtime ends in `error` with "restart budget exhausted".
+#[test]
+fn truncated_model_crash_loop_exhausts_budget() {
+    let (Some(bin), Some(tiny)) = (llama_server(), tiny_gguf()) else { return };
+    let arw = Arw::new();
+    let broken = arw.dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(&tiny).unwrap();
+    std::fs::write(&broken, &bytes[..100 * 1024]).unwrap();
+    let restart =
+        "[runtime.restart]\nmax_restarts = 2\nwindow_secs = 600\nbackoff_initial_ms = 100\nbackoff_max_ms = 400\n";
+    std::fs::write(arw.dir.path().join("m.toml"), llama_runtime("trunc", &bin, &broken, None, restart)).unwrap();
+    let path = arw.dir.path().join("m.toml");
+    let arw = arw.env("ARW_CONFIG", path.to_str().unwrap());
+    let started = std::time::Instant::now();
+    let status = arw.wait_for(LOAD, "exhausted", |s| runtime(s, "trunc")["reason"] == "restart budget exhausted");
+    assert!(started.elapsed() >= Duration::from_millis(300), "backoff 100 + 200 ms at least");
+    let rt = runtime(&status, "trunc");
+    assert_eq!(rt["state"], "error");
+    assert_eq!(rt["restart_budget"]["used"], 2);
+    assert_tail_contains(&rt["last_exit"], "data is not within the file bounds");
+    let log = std::fs::read_to_string(arw.home.join("logs/runtimes/trunc.log")).unwrap();
+    assert_eq!(log.matches("=== arw: starting").count(), 3, "three runs, logs kept");
+}
+
+/// SIGKILL mid-run is recorded with the signal; the supervisor brings it back.
+#[test]
+fn sigkill_mid_run_is_recorded_and_restarted() {
+    let (Some(bin), Some(tiny)) = (llama_server(), tiny_gguf()) else { return };
+    let restart = "[runtime.restart]\nbackoff_initial_ms = 50\n";
+    let arw = Arw::with_config(&llama_runtime("victim", &bin, &tiny, None, restart));
+    let status = arw.wait_for(LOAD, "ready", |s| state(s, "victim") == "ready");
+    let pid = runtime(&status, "victim")["pid"].as_u64().unwrap() as u32;
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let status =
+        arw.wait_for(LOAD, "back", |s| state(s, "victim") == "ready" && runtime(s, "victim")["generation"] == 2);
+    let exit = &runtime(&status, "victim")["last_exit"];
+    assert_eq!((exit["cause"].as_str(), exit["signal"].as_str()), (Some("signaled"), Some("SIGKILL")));
+    assert_eq!(runtime(&status, "victim")["restart_budget"]["used"], 1);
+}
+
+/// Restore and stop: SIGTERM gives a clean exit and nothing of the process
+/// group is left behind.
+#[test]
+fn stop_and_restore_leave_no_process() {
+    let (Some(bin), Some(tiny)) = (llama_server(), tiny_gguf()) else { return };
+    let arw = Arw::with_config(&llama_runtime("clean", &bin, &tiny, None, ""));
+    let status = arw.wait_for(LOAD, "ready", |s| state(s, "clean") == "ready");
+    let first = runtime(&status, "clean")["pid"].as_u64().unwrap() as u32;
+    let doc = arw.json(&["runtime", "restore", "--id", "clean", "--json"]);
+    assert_eq!(doc["outcome"], "ready");
+    assert!(wait_gone(first, Duration::from_secs(10)));
+    assert!(group_members(first).is_empty(), "old group still has members");
+    let status = arw.status();
+    let exit = &runtime(&status, "clean")["last_exit"];
+    assert_eq!(
+        (exit["cause"].as_str(), exit["code"].as_i64()),
+        (Some("stopped"), Some(0)),
+        "clean SIGTERM exit: {exit}"
+    );
+    let second = runtime(&status, "clean")["pid"].as_u64().unwrap() as u32;
+    arw.ok(&["daemon", "stop"]);
+    assert!(wait_gone(second, Duration::from_secs(10)));
+    assert!(group_members(second).is_empty());
+}
+
+/// arw's GGUF reader agrees with what llama-server itself logs.
+#[test]
+fn gguf_reader_matches_llama_server_log() {
+    let (Some(bin), Some(tiny), Some(smol)) = (llama_server(), tiny_gguf(), smollm2_gguf()) else { return };
+    for model in [tiny, smol] {
+        let arw = Arw::with_config(&llama_runtime("probe", &bin, &model, None, ""));
+        arw.wait_for(LOAD, "ready", |s| state(s, "probe") == "ready");
+        let log = std::fs::read_to_string(arw.home.join("logs/runtimes/probe.log")).unwrap();
+        let logged = |key: &str| -> u32 {
+            log.lines()
+                .find_map(|l| l.split_once(&format!("print_info: {key}")).map(|(_, v)| v))
+                .and_then(|v| v.trim_start().strip_prefix('='))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("`print_info: {key}` not in the log of {}", model.display()))
+        };
+        let info = arw::gguf::read_path(&model).unwrap();
+        assert_eq!(info.n_layer, Some(logged("n_layer ")), "{}", model.display());
+        assert_eq!(info.n_embd, Some(logged("n_embd ")));
+        assert_eq!(info.n_head_kv, Some(logged("n_head_kv ")));
+        assert_eq!(info.n_ctx_train, Some(logged("n_ctx_train ")));
+    }
+}
