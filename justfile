@@ -17,9 +17,20 @@ docs:
 runtime-status *ARGS:
     cargo run --quiet -- runtime status {{ARGS}}
 
+# The stub smoke, then the simulated-GPU smoke.
+runtime-smoke:
+    cargo run --quiet -- runtime smoke
+    LLAMA_GPU_SIMULATE=1 MODE=gpu cargo run --quiet -- runtime smoke
+
+# The vision smoke (stub llava, forced restore, recovery).
+runtime-smoke-vision:
+    ARW_SMOKE_MODE=vision cargo run --quiet -- runtime smoke
+
 # Run the benchmarks in bench/ and print ratios.
 bench:
     bench/run
+    bench/smoke
+    bench/real
 
 # Everything CI checks.
 ci:
