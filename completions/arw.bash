@@ -161,12 +161,16 @@ _arw() {
 
     case "${cmd}" in
         arw)
-            opts="-h -V --no-restart-daemon --help --version runtime daemon chat completions man help"
+            opts="-h -V --no-restart-daemon --config --help --version runtime daemon chat completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -175,7 +179,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__chat)
-            opts="-h -V --runtime --system --stream --max-tokens --json --no-restart-daemon --help --version"
+            opts="-h -V --runtime --system --stream --max-tokens --json --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +197,10 @@ _arw() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -201,13 +209,17 @@ _arw() {
             return 0
             ;;
         arw__subcmd__completions)
-            opts="-h -V --dir --no-restart-daemon --help --version bash elvish fish powershell zsh"
+            opts="-h -V --dir --no-restart-daemon --config --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -219,12 +231,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon)
-            opts="-h -V --no-restart-daemon --help --version serve status stop restart reload logs help"
+            opts="-h -V --no-restart-daemon --config --help --version serve status stop restart reload logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -345,7 +361,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon__subcmd__logs)
-            opts="-n -h -V --lines --runtime --no-restart-daemon --help --version"
+            opts="-n -h -V --lines --runtime --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +379,10 @@ _arw() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -371,12 +391,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon__subcmd__reload)
-            opts="-h -V --json --no-restart-daemon --help --version"
+            opts="-h -V --json --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -385,12 +409,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon__subcmd__restart)
-            opts="-h -V --no-restart-daemon --help --version"
+            opts="-h -V --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -421,12 +449,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon__subcmd__status)
-            opts="-h -V --json --no-restart-daemon --help --version"
+            opts="-h -V --json --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -435,12 +467,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon__subcmd__stop)
-            opts="-h -V --no-restart-daemon --help --version"
+            opts="-h -V --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -687,13 +723,17 @@ _arw() {
             return 0
             ;;
         arw__subcmd__man)
-            opts="-h -V --dir --no-restart-daemon --help --version"
+            opts="-h -V --dir --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -705,12 +745,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime)
-            opts="-h -V --no-restart-daemon --help --version status restore smoke stub-llama help"
+            opts="-h -V --no-restart-daemon --config --help --version status restore smoke stub-llama help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -803,7 +847,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__restore)
-            opts="-h -V --id --json --dry-run --force --timeout --no-restart-daemon --help --version"
+            opts="-h -V --id --json --dry-run --force --timeout --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -817,6 +861,10 @@ _arw() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -825,7 +873,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__smoke)
-            opts="-h -V --mode --json --fail-on-skip --timeout --no-restart-daemon --help --version"
+            opts="-h -V --mode --json --fail-on-skip --timeout --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -839,6 +887,10 @@ _arw() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -847,12 +899,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__status)
-            opts="-h -V --json --watch --check --no-restart-daemon --help --version"
+            opts="-h -V --json --watch --check --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -861,7 +917,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__stub__subcmd__llama)
-            opts="-h -V --host --port --model --warmup-ms --never-ready --fail-after --crash-after --slow-ms --hang-health-after --vision --exit-at-start --no-restart-daemon --help --version"
+            opts="-h -V --host --port --model --warmup-ms --never-ready --fail-after --crash-after --slow-ms --hang-health-after --vision --exit-at-start --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -900,6 +956,10 @@ _arw() {
                     return 0
                     ;;
                 --exit-at-start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

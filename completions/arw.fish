@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_arw_global_optspecs
-    string join \n no-restart-daemon h/help V/version
+    string join \n no-restart-daemon config= h/help V/version
 end
 
 function __fish_arw_needs_command
@@ -24,6 +24,7 @@ function __fish_arw_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c arw -n "__fish_arw_needs_command" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_needs_command" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c arw -n "__fish_arw_needs_command" -s V -l version -d 'Print version'
@@ -33,6 +34,7 @@ complete -c arw -n "__fish_arw_needs_command" -f -a "chat" -d 'Send a chat messa
 complete -c arw -n "__fish_arw_needs_command" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "man" -d 'Print the man page (or write every page into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -s V -l version -d 'Print version'
@@ -41,6 +43,7 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_sub
 complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l json -d 'Print `{"supervisor": ..., "matrix": ...}` as one JSON document'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l watch -d 'Keep running and re-render on every pushed `runtime.updated` event'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l check -d 'Exit 1 when the node status is `error` (for scripts and CI gates)'
@@ -49,6 +52,7 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l id -d 'The runtime to restore (see `arw runtime status`)' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l timeout -d 'Seconds to wait for the runtime to become ready' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l json -d 'Print the result as JSON'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l dry-run -d 'Only say whether a restore is allowed now and when the window resets'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from restore" -l force -d 'Restore even when the restart budget is exhausted'
@@ -60,6 +64,7 @@ real\t'A real llama-server (`LLAMA_SERVER_BIN`) with `LLAMA_MODEL_PATH`'
 gpu\t'llama-server with GPU offload (`LLAMA_GPU_SIMULATE=1`: the stub\'s GPU lines)'
 vision\t'A stub llava runtime: describe an image, force a restore, watch it recover'"
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -l timeout -d 'Seconds before the run is stopped (0: never); overrides `RUNTIME_SMOKE_TIMEOUT_SECS` and `SMOKE_TIMEOUT_SECS`' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -l json -d 'Print the result as one JSON document'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -l fail-on-skip -d 'Exit 5 when the outcome is `skipped` or `downgraded`'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
@@ -74,6 +79,7 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l slow-ms -d 'Delay every response except /health by this many milliseconds' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l hang-health-after -d 'Once ready, answer /health N times, then never again (a wedged runtime)' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l exit-at-start -d 'Print a one-line error and exit with CODE before binding' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l never-ready -d 'Never finish loading: /health answers 503 forever'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l vision -d 'Enable POST /describe and report vision support'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
@@ -84,6 +90,7 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -s V -l version -d 'Print version'
@@ -99,22 +106,27 @@ complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcomma
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -l json -d 'Print as JSON'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -l json -d 'Print as JSON'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from reload" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many lines' -r
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l runtime -d 'Show this runtime\'s log instead of the daemon\'s' -r
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s V -l version -d 'Print version'
@@ -128,16 +140,19 @@ complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcomma
 complete -c arw -n "__fish_arw_using_subcommand chat" -l runtime -d 'The runtime to talk to (see `arw runtime status`)' -r
 complete -c arw -n "__fish_arw_using_subcommand chat" -l system -d 'An optional system message' -r
 complete -c arw -n "__fish_arw_using_subcommand chat" -l max-tokens -d 'Stop after this many tokens' -r
+complete -c arw -n "__fish_arw_using_subcommand chat" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand chat" -l stream -d 'Stream the reply as it is generated'
 complete -c arw -n "__fish_arw_using_subcommand chat" -l json -d 'Print the runtime\'s whole answer (OpenAI shape) as JSON'
 complete -c arw -n "__fish_arw_using_subcommand chat" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand chat" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand chat" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_using_subcommand completions" -l dir -d 'Write the script into this directory instead of stdout' -r -F
+complete -c arw -n "__fish_arw_using_subcommand completions" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand completions" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_using_subcommand man" -l dir -d 'Write `arw.1` and one page per subcommand into this directory' -r -F
+complete -c arw -n "__fish_arw_using_subcommand man" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand man" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand man" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand man" -s V -l version -d 'Print version'

@@ -16,6 +16,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_restart_daemon: bool,
 
+    /// Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -41,6 +41,10 @@ pub struct Welcome {
     pub build_id: String,
     /// So a mismatched client can ask this daemon to drain and exit.
     pub pid: u32,
+    /// The manifest the daemon loaded, so a client that asked for another
+    /// one can say so.
+    #[serde(default)]
+    pub registry_origin: Option<String>,
 }
 
 impl Hello {

@@ -73,3 +73,23 @@ fn file_change_reloads_and_bad_edit_is_ignored() {
         s["supervisor"]["runtimes"].as_array().unwrap().len() == 2
     });
 }
+
+/// A command that asks for another manifest than the running daemon loaded
+/// is told so, not silently served the old one; `--config` starts a daemon
+/// with the named file.
+#[test]
+fn other_config_against_running_daemon_is_noted() {
+    let arw = Arw::new();
+    let a = arw.dir.path().join("a.toml");
+    let b = arw.dir.path().join("b.toml");
+    std::fs::write(&a, stub_runtime("from-a", &[], "auto_start = false")).unwrap();
+    std::fs::write(&b, stub_runtime("from-b", &[], "auto_start = false")).unwrap();
+    let status = arw.json(&["--config", a.to_str().unwrap(), "runtime", "status", "--json"]);
+    assert_eq!(state(&status, "from-a"), "offline");
+    let out = arw.cmd(&["runtime", "status", "--json"]).env("ARW_CONFIG", &b).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the running daemon loaded") && err.contains("arw daemon restart"), "{err}");
+    let quiet = arw.cmd(&["runtime", "status", "--json"]).env("ARW_CONFIG", &a).output().unwrap();
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}

@@ -13,6 +13,12 @@ use crate::error::Exit;
 use crate::paths::Paths;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    if let Some(config) = &cli.config {
+        let absolute = std::path::absolute(config)?;
+        // SAFETY: still single-threaded; a daemon spawned by this command
+        // inherits the variable.
+        unsafe { std::env::set_var("ARW_CONFIG", absolute) };
+    }
     let ctx = Ctx { paths: Paths::from_env(), policy: ConnectPolicy::from_env(cli.no_restart_daemon) };
     match cli.command {
         Command::Runtime(RuntimeCommand::Status(args)) => status::run(&ctx, args),
@@ -41,6 +47,22 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn connect(&self) -> anyhow::Result<Client> {
-        client::connect_or_spawn(&self.paths, self.policy)
+        let client = client::connect_or_spawn(&self.paths, self.policy)?;
+        warn_on_other_config(&client);
+        Ok(client)
+    }
+}
+
+/// A daemon keeps the manifest it started with; say so when this command
+/// asked for a different one instead of silently using the old.
+fn warn_on_other_config(client: &Client) {
+    let Some(wanted) = std::env::var_os("ARW_CONFIG").filter(|v| !v.is_empty()) else { return };
+    let Some(loaded) = &client.welcome.registry_origin else { return };
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if canonical(std::path::Path::new(&wanted)) != canonical(std::path::Path::new(loaded)) {
+        eprintln!(
+            "arw: note: the running daemon loaded `{loaded}`, not `{}`; run `arw daemon restart` to switch",
+            std::path::Path::new(&wanted).display()
+        );
     }
 }

@@ -38,8 +38,12 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
         Ok(Err(e)) => return reject(&mut tx, format!("expected a handshake: {e}")).await,
         Err(_) => return reject(&mut tx, "no handshake within 5 s".to_string()).await,
     };
-    let welcome =
-        Welcome { protocol: protocol::PROTOCOL_VERSION, build_id: ctx.build_id.clone(), pid: std::process::id() };
+    let welcome = Welcome {
+        protocol: protocol::PROTOCOL_VERSION,
+        build_id: ctx.build_id.clone(),
+        pid: std::process::id(),
+        registry_origin: Some(ctx.origin.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+    };
     let matched = hello.protocol == welcome.protocol && hello.build_id == welcome.build_id;
     if protocol::write_frame_async(&mut tx, &welcome).await.is_err() || !matched {
         // A different build never gets a conversation; it decides what to do

@@ -14,10 +14,16 @@ use std::time::Duration;
 
 /// A daemon that has not reported within this time is declared failed.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
+/// The daemon log is rotated to `daemon.log.1` when a new daemon starts past this size.
+const LOG_ROTATE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Spawns the daemon and waits for its start-up report.
 pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
     let exe = std::env::current_exe().context("cannot find the arw executable to start the daemon")?;
+    let log_path = paths.daemon_log();
+    if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
