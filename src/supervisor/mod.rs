@@ -9,139 +9,27 @@
 //! so there are no locks and no races between a crash and a restore.
 
 pub mod budget;
+mod handle;
 pub mod health;
 pub mod process;
 pub mod view;
+mod watcher;
+
+pub use handle::{Handle, Msg, RestoreTicket};
 
 use crate::knobs::Knobs;
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
-use crate::registry::{Adapter, Registry, RuntimeSpec};
+use crate::registry::{Registry, RuntimeSpec};
 use budget::{Budget, RestartKind};
 use health::Probe;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
-use view::{BudgetView, ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
+use view::{ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
 
-/// Probe cadence while a runtime is still starting: 5 ms, doubling to
-/// 100 ms, so a server that loads in 20 ms is seen ready within a few ms of
-/// it, and a slow one costs ten cheap probes a second.
-const STARTUP_PROBE_FIRST: Duration = Duration::from_millis(5);
-const STARTUP_PROBE_MAX: Duration = Duration::from_millis(100);
 /// SIGTERM first; SIGKILL the group if it is still there after this.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// Messages to the supervisor actor.
-pub enum Msg {
-    Snapshot(oneshot::Sender<SupervisorView>),
-    Restore {
-        req: RestoreRequest,
-        knobs: Knobs,
-        reply: oneshot::Sender<Result<RestoreTicket, ErrorBody>>,
-    },
-    Reload {
-        registry: Registry,
-        reply: oneshot::Sender<ReloadReport>,
-    },
-    /// Adds a runtime that is not in the manifest (smoke runs) and starts it.
-    Register {
-        spec: Box<RuntimeSpec>,
-        knobs: Knobs,
-        log_path: PathBuf,
-        reply: oneshot::Sender<Result<(), ErrorBody>>,
-    },
-    /// Stops and removes a registered runtime; replies once its process is gone.
-    Unregister {
-        id: String,
-        reply: oneshot::Sender<()>,
-    },
-    Shutdown {
-        reply: oneshot::Sender<()>,
-    },
-    Exited {
-        id: String,
-        generation: u64,
-        status: std::io::Result<std::process::ExitStatus>,
-    },
-    Health {
-        id: String,
-        generation: u64,
-        probe: Probe,
-    },
-    StartupDeadline {
-        id: String,
-        generation: u64,
-    },
-    RestartDue {
-        id: String,
-        generation: u64,
-    },
-    WindowReset {
-        id: String,
-    },
-    KillDeadline {
-        id: String,
-        generation: u64,
-    },
-}
-
-/// What the supervisor decided about a restore request.
-#[derive(Debug, Clone)]
-pub struct RestoreTicket {
-    /// The generation the restored process will have.
-    pub generation: u64,
-    pub budget: BudgetView,
-    pub state: State,
-}
-
-/// Cloneable handle to the actor.
-#[derive(Clone)]
-pub struct Handle {
-    tx: mpsc::UnboundedSender<Msg>,
-    view: watch::Receiver<Arc<SupervisorView>>,
-}
-
-impl Handle {
-    pub async fn snapshot(&self) -> Option<SupervisorView> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Msg::Snapshot(reply)).ok()?;
-        rx.await.ok()
-    }
-    pub async fn restore(&self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
-        let (reply, rx) = oneshot::channel();
-        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
-        self.tx.send(Msg::Restore { req, knobs, reply }).map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
-    }
-    pub async fn reload(&self, registry: Registry) -> Option<ReloadReport> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Msg::Reload { registry, reply }).ok()?;
-        rx.await.ok()
-    }
-    pub async fn register(&self, spec: RuntimeSpec, knobs: Knobs, log_path: PathBuf) -> Result<(), ErrorBody> {
-        let (reply, rx) = oneshot::channel();
-        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
-        self.tx.send(Msg::Register { spec: Box::new(spec), knobs, log_path, reply }).map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
-    }
-    pub async fn unregister(&self, id: &str) {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(Msg::Unregister { id: id.to_string(), reply }).is_ok() {
-            let _ = rx.await;
-        }
-    }
-    pub async fn shutdown(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(Msg::Shutdown { reply }).is_ok() {
-            let _ = rx.await;
-        }
-    }
-    /// Changes to the published view.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<SupervisorView>> {
-        self.view.clone()
-    }
-}
 
 /// A live process of a runtime.
 struct Running {
@@ -468,12 +356,9 @@ impl Supervisor {
             ready_seen: false,
             failures: 0,
         });
-        let url = match (&rt.endpoint, spec.adapter) {
-            (Some(ep), _) => Some(format!("{ep}{}", spec.health.path)),
-            (None, Adapter::Process) => None,
-            (None, _) => None,
-        };
-        tokio::spawn(watch_process(Watch {
+        // Without an endpoint (a plain `process` runtime) there is nothing to probe.
+        let url = rt.endpoint.as_ref().map(|ep| format!("{ep}{}", spec.health.path));
+        tokio::spawn(watcher::watch_process(watcher::Watch {
             id: id.to_string(),
             generation,
             child: started.child,
@@ -759,56 +644,4 @@ fn fail_to_start(rt: &mut Runtime, detail: String) {
     rt.reason = Some(detail.clone());
     rt.endpoint = None;
     rt.last_exit = Some(process::spawn_failure(detail));
-}
-
-struct Watch {
-    id: String,
-    generation: u64,
-    child: tokio::process::Child,
-    tx: mpsc::UnboundedSender<Msg>,
-    http: reqwest::Client,
-    url: Option<String>,
-    spec: RuntimeSpec,
-}
-
-/// Follows one process: its exit is reported the moment `wait` returns;
-/// health is probed fast while starting, then every `interval_ms`.
-async fn watch_process(mut w: Watch) {
-    let started = Instant::now();
-    let startup_deadline = Duration::from_millis(w.spec.startup_timeout_ms);
-    let interval = Duration::from_millis(w.spec.health.interval_ms);
-    let timeout = Duration::from_millis(w.spec.health.timeout_ms);
-    let mut ready = false;
-    let mut deadline_sent = false;
-    if w.url.is_none() {
-        // Nothing to probe: a process adapter is ready once it runs.
-        let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
-        ready = true;
-    }
-    let mut startup_pause = STARTUP_PROBE_FIRST;
-    loop {
-        let pause = if ready { interval } else { startup_pause };
-        startup_pause = (startup_pause * 2).min(STARTUP_PROBE_MAX);
-        let probe = async {
-            tokio::time::sleep(pause).await;
-            match &w.url {
-                Some(url) => Some(health::probe(&w.http, url, timeout).await),
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            status = w.child.wait() => {
-                let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
-                return;
-            }
-            Some(result) = probe => {
-                ready |= result == Probe::Ready;
-                if !ready && !deadline_sent && started.elapsed() >= startup_deadline {
-                    deadline_sent = true;
-                    let _ = w.tx.send(Msg::StartupDeadline { id: w.id.clone(), generation: w.generation });
-                }
-                let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: result });
-            }
-        }
-    }
 }

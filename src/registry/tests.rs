@@ -1,0 +1,266 @@
+use super::*;
+
+/// A minimal valid runtime on lines 1-4, so appended lines start at 5.
+macro_rules! base {
+    () => {
+        "[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\n"
+    };
+}
+
+/// The error line, its line number and its key path.
+fn invalid(text: &str) -> (String, usize, String) {
+    match parse(text, "test.toml") {
+        Err(e @ RegistryError::Invalid { .. }) => {
+            let RegistryError::Invalid { line, ref key, .. } = e else { unreachable!() };
+            (e.to_string(), line, key.clone())
+        }
+        other => panic!("expected a validation error for {text:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn embedded_default_parses() {
+    let reg = embedded_default();
+    assert_eq!(reg.origin, "embedded default");
+    assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60 });
+    assert_eq!(reg.runtimes.len(), 1);
+    let llama = reg.get("llama").unwrap();
+    assert_eq!((llama.adapter, llama.command.as_str()), (Adapter::LlamaCpp, "llama-server"));
+    let args = ["--host", "127.0.0.1", "--port", "{port}", "--model", "${LLAMA_MODEL_PATH}"];
+    assert_eq!(llama.args, args);
+    assert!(!llama.auto_start, "a fresh install must not launch anything");
+    assert_eq!((llama.accelerator, &llama.modalities[..]), (Accelerator::Cpu, &[Modality::Text][..]));
+    assert!(llama.uses_port_placeholder() && llama.port.is_none());
+    assert_eq!(llama.health, HealthSpec::default());
+    assert_eq!(llama.restart, RestartPolicy::default());
+}
+
+#[test]
+fn full_manifest_round_trips_every_field() {
+    let text = r#"
+[daemon]
+idle_timeout_secs = 0
+matrix_ttl_secs = 5
+
+[[runtime]]
+id = "qwen2.5-7b_q4"
+name = "Qwen"
+adapter = "llava"
+command = "/opt/llama/llama-server"
+args = ["-m", "${MODEL}", "--port", "{port}"]
+env = { CUDA_VISIBLE_DEVICES = "0", "X.Y" = "z" }
+cwd = "/srv"
+endpoint = "http://[::1]:9000/"
+port = 9000
+accelerator = "gpu"
+modalities = ["vision", "text", "audio"]
+auto_start = false
+startup_timeout_ms = 5000
+health = { path = "/v1/health", interval_ms = 50, timeout_ms = 50, failure_threshold = 1 }
+restart.max_restarts = 0
+restart.window_secs = 1
+restart.backoff_initial_ms = 7
+restart.backoff_max_ms = 7
+"#;
+    let reg = parse(text, "full.toml").unwrap();
+    assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 0, matrix_ttl_secs: 5 });
+    let want = RuntimeSpec {
+        id: "qwen2.5-7b_q4".into(),
+        name: "Qwen".into(),
+        adapter: Adapter::Llava,
+        command: "/opt/llama/llama-server".into(),
+        args: ["-m", "${MODEL}", "--port", "{port}"].map(String::from).to_vec(),
+        env: [("CUDA_VISIBLE_DEVICES", "0"), ("X.Y", "z")].map(|(k, v)| (k.into(), v.into())).into(),
+        cwd: Some("/srv".into()),
+        host: "::1".into(),
+        port: Some(9000),
+        accelerator: Accelerator::Gpu,
+        modalities: vec![Modality::Vision, Modality::Text, Modality::Audio],
+        auto_start: false,
+        startup_timeout_ms: 5000,
+        health: HealthSpec { path: "/v1/health".into(), interval_ms: 50, timeout_ms: 50, failure_threshold: 1 },
+        restart: RestartPolicy { max_restarts: 0, window_secs: 1, backoff_initial_ms: 7, backoff_max_ms: 7 },
+    };
+    assert_eq!(reg.runtimes, [want]);
+    assert_eq!(reg.runtimes[0].endpoint(9000), "http://[::1]:9000");
+}
+
+#[test]
+fn omitted_keys_take_documented_defaults() {
+    let reg = parse(concat!(base!(), "health.path = \"/ready\"\n"), "t").unwrap();
+    let a = &reg.runtimes[0];
+    assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60 });
+    assert_eq!((a.name.as_str(), a.host.as_str(), a.port, a.auto_start), ("a", "127.0.0.1", None, true));
+    assert_eq!((a.accelerator, &a.modalities[..]), (Accelerator::Cpu, &[Modality::Text][..]));
+    assert_eq!(a.startup_timeout_ms, 120_000);
+    assert_eq!(a.health, HealthSpec { path: "/ready".into(), ..HealthSpec::default() });
+    assert_eq!(
+        a.restart,
+        RestartPolicy { max_restarts: 3, window_secs: 600, backoff_initial_ms: 1000, backoff_max_ms: 30_000 }
+    );
+    assert!(a.args.is_empty() && a.env.is_empty() && a.cwd.is_none() && !a.uses_port_placeholder());
+    assert_eq!(a.endpoint(4242), "http://127.0.0.1:4242");
+    assert!(parse("", "empty").unwrap().runtimes.is_empty());
+}
+
+#[test]
+fn enums_serialize_as_their_keywords() {
+    fn round_trip<T: Keyword + Serialize + for<'de> Deserialize<'de> + fmt::Debug + PartialEq>() {
+        for &k in T::ALL {
+            let value = toml::Value::try_from(k).unwrap();
+            assert_eq!(value.as_str(), Some(k.as_str()));
+            assert_eq!(value.try_into::<T>().unwrap(), k);
+        }
+    }
+    round_trip::<Adapter>();
+    round_trip::<Accelerator>();
+    round_trip::<Modality>();
+    assert_eq!(Adapter::LlamaCpp.as_str(), "llama.cpp");
+}
+
+#[rustfmt::skip]
+const MALFORMED: &[(&str, &str, usize, &str)] = &[
+    // (manifest, key path, line, message fragment)
+    (concat!(base!(), "name = \"abc\n"), "runtime[0].name", 5, "syntax error"),
+    ("[daemon\nidle_timeout_secs = 1\n", "daemon", 1, "syntax error"),
+    (concat!(base!(), "id = \"b\"\n"), "runtime[0].id", 5, "duplicate key"),
+    (concat!(base!(), "[[runtime]]\nid = 'b\n"), "runtime[1].id", 6, "syntax error"),
+    ("colour = 1\n", "colour", 1, "unknown key `colour`"),
+    (concat!(base!(), "colour = 1\n"), "runtime[0].colour", 5, "unknown key"),
+    (concat!(base!(), "[runtime.health]\npath = \"/h\"\nprobe = 1\n"), "runtime[0].health.probe", 7, "unknown key"),
+    (concat!(base!(), "health.probe = 1\n"), "runtime[0].health.probe", 5, "unknown key"),
+    (concat!(base!(), "[runtime.restart]\nmax = 1\n"), "runtime[0].restart.max", 6, "unknown key"),
+    ("[daemon]\nidle = 5\n", "daemon.idle", 2, "unknown key"),
+    (concat!(base!(), "[runtime.restart.extra]\n"), "runtime[0].restart.extra", 5, "unknown key"),
+    (concat!(base!(), "name = 5\n"), "runtime[0].name", 5, "expected a string, found an integer"),
+    (concat!(base!(), "cwd = 1979-05-27\n"), "runtime[0].cwd", 5, "found a date-time"),
+    (concat!(base!(), "startup_timeout_ms = \"5\"\n"), "runtime[0].startup_timeout_ms", 5, "expected an integer"),
+    (concat!(base!(), "[runtime.health]\ninterval_ms = 2.5\n"), "runtime[0].health.interval_ms", 6, "found a float"),
+    (concat!(base!(), "auto_start = \"yes\"\n"), "runtime[0].auto_start", 5, "expected a boolean"),
+    (concat!(base!(), "args = \"--port\"\n"), "runtime[0].args", 5, "expected an array"),
+    (concat!(base!(), "args = [\"a\",\n  1]\n"), "runtime[0].args[1]", 6, "expected a string"),
+    (concat!(base!(), "health = 5\n"), "runtime[0].health", 5, "expected a table"),
+    (concat!(base!(), "env = { A = 1 }\n"), "runtime[0].env.A", 5, "expected a string"),
+    (concat!(base!(), "env = { \"A=B\" = \"1\" }\n"), "runtime[0].env.A=B", 5, "invalid variable name"),
+    ("[runtime]\nid = \"a\"\n", "runtime", 1, "expected an array, found a table"),
+    ("daemon = 1\n", "daemon", 1, "expected a table"),
+    (concat!(base!(), base!()), "runtime[1].id", 6, "duplicate runtime id"),
+    (concat!(base!(), "port = 0\n"), "runtime[0].port", 5, "0 is out of range"),
+    (concat!(base!(), "port = 70000\n"), "runtime[0].port", 5, "out of range"),
+    (concat!(base!(), "port = -1\n"), "runtime[0].port", 5, "out of range"),
+    (concat!(base!(), "port = \"80\"\n"), "runtime[0].port", 5, "expected an integer"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\n", "runtime[0].command", 1, "missing required key `command`"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \" \"\n", "runtime[0].command", 4, "must not be empty"),
+    ("[[runtime]]\nadapter = \"stub\"\ncommand = \"x\"\n", "runtime[0].id", 1, "missing required key `id`"),
+    ("[[runtime]]\nid = \"a\"\ncommand = \"x\"\n", "runtime[0].adapter", 1, "missing required key `adapter`"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"vllm\"\ncommand = \"x\"\n", "runtime[0].adapter", 3, "unknown value `vllm`"),
+    (concat!(base!(), "accelerator = \"tpu\"\n"), "runtime[0].accelerator", 5, "unknown value"),
+    (concat!(base!(), "modalities = [\"text\", \"smell\"]\n"), "runtime[0].modalities[1]", 5, "unknown value"),
+    (concat!(base!(), "modalities = [\"text\", \"text\"]\n"), "runtime[0].modalities[1]", 5, "listed twice"),
+    (concat!(base!(), "modalities = []\n"), "runtime[0].modalities", 5, "must not be empty"),
+    ("[[runtime]]\nid = \"Llama!\"\nadapter = \"stub\"\ncommand = \"x\"\n", "runtime[0].id", 2, "invalid id"),
+    (concat!(base!(), "[runtime.health]\npath = \"health\"\n"), "runtime[0].health.path", 6, "invalid health path"),
+    (concat!(base!(), "health = { interval_ms = 0 }\n"), "runtime[0].health.interval_ms", 5, "out of range"),
+    (concat!(base!(), "[runtime.health]\ninterval_ms = 500\ntimeout_ms = 600\n"), "runtime[0].health.timeout_ms", 7, "exceeds"),
+    (concat!(base!(), "[runtime.health]\nfailure_threshold = 0\n"), "runtime[0].health.failure_threshold", 6, "out of range"),
+    (concat!(base!(), "[runtime.restart]\nwindow_secs = 0\n"), "runtime[0].restart.window_secs", 6, "out of range"),
+    (concat!(base!(), "[runtime.restart]\nbackoff_initial_ms = 5000\nbackoff_max_ms = 100\n"), "runtime[0].restart.backoff_max_ms", 7, "is below"),
+    ("[daemon]\nmatrix_ttl_secs = 0\n", "daemon.matrix_ttl_secs", 2, "out of range"),
+    (concat!(base!(), "endpoint = \"https://127.0.0.1:8080\"\n"), "runtime[0].endpoint", 5, "not http://"),
+    (concat!(base!(), "endpoint = \"http://127.0.0.1:8080/v1\"\n"), "runtime[0].endpoint", 5, "has a path"),
+    (concat!(base!(), "endpoint = \"http://127.0.0.1\"\n"), "runtime[0].endpoint", 5, "has no port"),
+    (concat!(base!(), "endpoint = \"http://127.0.0.1:8080\"\nport = 9090\n"), "runtime[0].port", 6, "conflicts with endpoint"),
+    (concat!(base!(), "host = \"localhost\"\nendpoint = \"http://127.0.0.1:8080\"\n"), "runtime[0].host", 5, "conflicts"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"llama.cpp\"\ncommand = \"x\"\n", "runtime[0].port", 1, "no port is set"),
+    (concat!(base!(), "args = [\"-m\", \"${MODEL\"]\n"), "runtime[0].args[1]", 5, "unterminated"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"${BIN-DIR}/x\"\n", "runtime[0].command", 4, "invalid variable"),
+    (concat!(base!(), "[[runtime]]\nid = \"b\"\nadapter = \"stub\"\ncommand = \"x\"\n[runtime.health]\ntimeout_ms = 5000\n"), "runtime[1].health.timeout_ms", 10, "exceeds"),
+];
+
+#[test]
+fn malformed_manifests_give_one_line_with_file_line_and_key() {
+    assert!(MALFORMED.len() >= 30);
+    for (input, key, line, fragment) in MALFORMED {
+        let (msg, got_line, got_key) = invalid(input);
+        let context = format!("case {key}/{fragment}: {msg}");
+        assert!(!msg.contains('\n'), "{context}: not one line");
+        assert!(msg.starts_with(&format!("test.toml:{line}:")), "{context}: line {got_line}");
+        assert!(got_key.contains(key), "{context}: key `{got_key}` lacks `{key}`");
+        assert!(msg.contains(fragment), "{context}: message lacks {fragment:?}");
+        let hint = msg.split_once(&format!("(key `{got_key}`); ")).map(|(_, hint)| hint);
+        assert!(hint.is_some_and(|h| h.len() > 5), "{context}: no hint after the key");
+    }
+}
+
+#[test]
+fn messages_say_what_is_accepted() {
+    let (msg, ..) = invalid(concat!(base!(), "accelerator = \"tpu\"\n"));
+    assert_eq!(
+        msg,
+        "test.toml:5:15: unknown value `tpu` (key `runtime[0].accelerator`); expected one of: cpu, gpu, npu"
+    );
+    let (msg, ..) = invalid(concat!(base!(), base!()));
+    assert_eq!(
+        msg,
+        "test.toml:6:6: duplicate runtime id (key `runtime[1].id`); ids must be unique; `a` is first defined at line 2"
+    );
+    let (msg, ..) = invalid(concat!(base!(), "[runtime.health]\ninterval_ms = 500\ntimeout_ms = 600\n"));
+    assert_eq!(msg, "test.toml:7:14: timeout_ms (600) exceeds interval_ms (500) (key `runtime[0].health.timeout_ms`); probes must not overlap; keep timeout_ms <= interval_ms");
+}
+
+#[test]
+fn config_path_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (xdg, home) = (dir.path().join("xdg"), dir.path().join("home"));
+    let (xdg_file, home_file) = (xdg.join("arw/runtimes.toml"), home.join(".config/arw/runtimes.toml"));
+    let env = |pairs: &[(&str, &Path)]| {
+        let map: BTreeMap<String, PathBuf> = pairs.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+        move |k: &str| map.get(k).map(|p| p.display().to_string())
+    };
+    let all = [("ARW_CONFIG", Path::new("/nope/arw.toml")), ("XDG_CONFIG_HOME", &xdg), ("HOME", &home)];
+
+    // Nothing exists yet: only explicitly named files come back.
+    assert_eq!(config_path(None, env(&all[1..])), None);
+    assert_eq!(config_path(Some(Path::new("/flag.toml")), env(&all)), Some("/flag.toml".into()));
+    assert_eq!(config_path(None, env(&all)), Some("/nope/arw.toml".into()));
+    assert_eq!(config_path(None, env(&[("ARW_CONFIG", Path::new("")), ("HOME", &home)])), None);
+
+    for file in [&home_file, &xdg_file] {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, "").unwrap();
+        assert_eq!(config_path(None, env(&all[1..])).as_ref(), Some(file));
+    }
+    // The XDG spec calls a relative XDG_CONFIG_HOME invalid.
+    let relative = [("XDG_CONFIG_HOME", Path::new("rel")), ("HOME", &home)];
+    assert_eq!(config_path(None, env(&relative)), Some(home_file));
+}
+
+#[test]
+fn load_reports_missing_explicit_file_and_falls_back_to_default() {
+    let err = load(Some(Path::new("/not/here.toml")), |_| None).unwrap_err().to_string();
+    assert!(err.starts_with("/not/here.toml: cannot read runtime registry: "), "{err}");
+    assert!(err.contains("os error 2") && !err.contains('\n'), "{err}");
+    assert_eq!(load(None, |_| None).unwrap(), embedded_default());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.toml");
+    std::fs::write(&file, concat!(base!(), "port = 0\n")).unwrap();
+    let err = load_file(&file).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:5:8: ", file.display())), "{err}");
+    std::fs::write(&file, base!()).unwrap();
+    let via_env = load(None, |k| (k == "ARW_CONFIG").then(|| file.display().to_string()));
+    assert_eq!(via_env.unwrap().origin, file.display().to_string());
+}
+
+#[test]
+fn helpers() {
+    assert!(valid_id("a") && valid_id("qwen2.5-7b_q4") && valid_id(&"a".repeat(64)));
+    assert!(!valid_id("") && !valid_id("-a") && !valid_id("A") && !valid_id(&"a".repeat(65)));
+    assert_eq!(parse_endpoint("http://localhost:80"), Ok(("localhost".into(), 80)));
+    assert!(parse_endpoint("http://:80").is_err() && parse_endpoint("http://h:0").is_err());
+    assert!(parse_endpoint("http://a b:80").is_err() && parse_endpoint("http://[::1]").is_err());
+    assert!(check_placeholders("${A}-${_b1}{port}").is_ok());
+    assert!(check_placeholders("${1}").is_err() && check_placeholders("${}").is_err());
+    assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
+    assert_eq!(syntax_key_path("[[r]]\n[[r]]\n[r.h]\nk = 1", 4), "r[1].h.k");
+}

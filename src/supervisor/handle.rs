@@ -1,0 +1,122 @@
+//! The supervisor's mailbox: the messages it takes and the cloneable
+//! handle the daemon uses to send them.
+
+use super::health::Probe;
+use super::view::{BudgetView, State, SupervisorView};
+use crate::knobs::Knobs;
+use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
+use crate::registry::{Registry, RuntimeSpec};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Messages to the supervisor actor.
+pub enum Msg {
+    Snapshot(oneshot::Sender<SupervisorView>),
+    Restore {
+        req: RestoreRequest,
+        knobs: Knobs,
+        reply: oneshot::Sender<Result<RestoreTicket, ErrorBody>>,
+    },
+    Reload {
+        registry: Registry,
+        reply: oneshot::Sender<ReloadReport>,
+    },
+    /// Adds a runtime that is not in the manifest (smoke runs) and starts it.
+    Register {
+        spec: Box<RuntimeSpec>,
+        knobs: Knobs,
+        log_path: PathBuf,
+        reply: oneshot::Sender<Result<(), ErrorBody>>,
+    },
+    /// Stops and removes a registered runtime; replies once its process is gone.
+    Unregister {
+        id: String,
+        reply: oneshot::Sender<()>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+    Exited {
+        id: String,
+        generation: u64,
+        status: std::io::Result<std::process::ExitStatus>,
+    },
+    Health {
+        id: String,
+        generation: u64,
+        probe: Probe,
+    },
+    StartupDeadline {
+        id: String,
+        generation: u64,
+    },
+    RestartDue {
+        id: String,
+        generation: u64,
+    },
+    WindowReset {
+        id: String,
+    },
+    KillDeadline {
+        id: String,
+        generation: u64,
+    },
+}
+
+/// What the supervisor decided about a restore request.
+#[derive(Debug, Clone)]
+pub struct RestoreTicket {
+    /// The generation the restored process will have.
+    pub generation: u64,
+    pub budget: BudgetView,
+    pub state: State,
+}
+
+/// Cloneable handle to the actor.
+#[derive(Clone)]
+pub struct Handle {
+    pub(super) tx: mpsc::UnboundedSender<Msg>,
+    pub(super) view: watch::Receiver<Arc<SupervisorView>>,
+}
+
+impl Handle {
+    pub async fn snapshot(&self) -> Option<SupervisorView> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Snapshot(reply)).ok()?;
+        rx.await.ok()
+    }
+    pub async fn restore(&self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
+        self.tx.send(Msg::Restore { req, knobs, reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+    pub async fn reload(&self, registry: Registry) -> Option<ReloadReport> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Reload { registry, reply }).ok()?;
+        rx.await.ok()
+    }
+    pub async fn register(&self, spec: RuntimeSpec, knobs: Knobs, log_path: PathBuf) -> Result<(), ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
+        self.tx.send(Msg::Register { spec: Box::new(spec), knobs, log_path, reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+    pub async fn unregister(&self, id: &str) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Unregister { id: id.to_string(), reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+    /// Changes to the published view.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<SupervisorView>> {
+        self.view.clone()
+    }
+}

@@ -1,0 +1,66 @@
+//! One task per runtime process: reports its exit the moment `wait`
+//! returns, and probes health fast while it starts, then every `interval_ms`.
+
+use super::health::{self, Probe};
+use super::Msg;
+use crate::registry::RuntimeSpec;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Probe cadence while a runtime is still starting: 5 ms, doubling to
+/// 100 ms, so a server that loads in 20 ms is seen ready within a few ms of
+/// it, and a slow one costs ten cheap probes a second.
+const STARTUP_PROBE_FIRST: Duration = Duration::from_millis(5);
+const STARTUP_PROBE_MAX: Duration = Duration::from_millis(100);
+
+pub struct Watch {
+    pub id: String,
+    pub generation: u64,
+    pub child: tokio::process::Child,
+    pub tx: mpsc::UnboundedSender<Msg>,
+    pub http: reqwest::Client,
+    pub url: Option<String>,
+    pub spec: RuntimeSpec,
+}
+
+/// Follows one process: its exit is reported the moment `wait` returns;
+/// health is probed fast while starting, then every `interval_ms`.
+pub async fn watch_process(mut w: Watch) {
+    let started = Instant::now();
+    let startup_deadline = Duration::from_millis(w.spec.startup_timeout_ms);
+    let interval = Duration::from_millis(w.spec.health.interval_ms);
+    let timeout = Duration::from_millis(w.spec.health.timeout_ms);
+    let mut ready = false;
+    let mut deadline_sent = false;
+    if w.url.is_none() {
+        // Nothing to probe: a process adapter is ready once it runs.
+        let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
+        ready = true;
+    }
+    let mut startup_pause = STARTUP_PROBE_FIRST;
+    loop {
+        let pause = if ready { interval } else { startup_pause };
+        startup_pause = (startup_pause * 2).min(STARTUP_PROBE_MAX);
+        let probe = async {
+            tokio::time::sleep(pause).await;
+            match &w.url {
+                Some(url) => Some(health::probe(&w.http, url, timeout).await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            status = w.child.wait() => {
+                let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
+                return;
+            }
+            Some(result) = probe => {
+                ready |= result == Probe::Ready;
+                if !ready && !deadline_sent && started.elapsed() >= startup_deadline {
+                    deadline_sent = true;
+                    let _ = w.tx.send(Msg::StartupDeadline { id: w.id.clone(), generation: w.generation });
+                }
+                let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: result });
+            }
+        }
+    }
+}
