@@ -83,18 +83,25 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
     Ok(Attempt::Connected(Client { stream, next_id: 1, welcome }))
 }
 
+/// A daemon of this build if one answers; a daemon of another build is
+/// drained and replaced (or refused, per `policy`).
+fn connect_or_replace(paths: &Paths, policy: ConnectPolicy) -> Result<Option<Client>> {
+    match try_connect(paths)? {
+        Attempt::Connected(c) => Ok(Some(c)),
+        Attempt::Mismatch(w) if policy.replace_mismatched => {
+            replace_daemon(paths, &w)?;
+            Ok(None)
+        }
+        Attempt::Mismatch(w) => Err(mismatch_error(&w).into()),
+        Attempt::NoDaemon(_) => Ok(None),
+    }
+}
+
 /// Connects to the daemon of `paths`, starting or replacing it as `policy`
 /// allows.
 pub fn connect_or_spawn(paths: &Paths, policy: ConnectPolicy) -> Result<Client> {
-    match try_connect(paths)? {
-        Attempt::Connected(c) => return Ok(c),
-        Attempt::Mismatch(w) => {
-            if !policy.replace_mismatched {
-                return Err(mismatch_error(&w).into());
-            }
-            replace_daemon(paths, &w)?;
-        }
-        Attempt::NoDaemon(_) => {}
+    if let Some(c) = connect_or_replace(paths, policy)? {
+        return Ok(c);
     }
     if !policy.autostart {
         return Err(ArwError::AutostartDisabled { socket: paths.socket() }.into());
@@ -103,16 +110,8 @@ pub fn connect_or_spawn(paths: &Paths, policy: ConnectPolicy) -> Result<Client> 
     // One spawner at a time; the others find its daemon when they get the lock.
     let lock = File::create(paths.spawn_lock()).context("cannot create the spawn lock")?;
     lock.lock().context("cannot take the spawn lock")?;
-    match try_connect(paths)? {
-        Attempt::Connected(c) => return Ok(c),
-        Attempt::Mismatch(w) => {
-            // Another client of another build won the race; replace again.
-            if !policy.replace_mismatched {
-                return Err(mismatch_error(&w).into());
-            }
-            replace_daemon(paths, &w)?;
-        }
-        Attempt::NoDaemon(_) => {}
+    if let Some(c) = connect_or_replace(paths, policy)? {
+        return Ok(c);
     }
     spawn_daemon(paths)?;
     match try_connect(paths)? {

@@ -12,11 +12,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The endpoint of a runtime that can take requests now.
 pub async fn endpoint_of(ctx: &Ctx, runtime: &str) -> Result<String, ErrorBody> {
-    let view = ctx
-        .supervisor
-        .snapshot()
-        .await
-        .ok_or_else(|| ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down"))?;
+    let view = ctx.supervisor.snapshot().await?;
     let Some(rt) = view.runtime(runtime) else {
         let known: Vec<&str> = view.runtimes.iter().map(|r| r.id.as_str()).collect();
         return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{runtime}`"))

@@ -283,7 +283,7 @@ async fn publish_matrix(ctx: Arc<Ctx>) {
         if ctx.events.receiver_count() == 0 {
             continue;
         }
-        let Some(view) = ctx.supervisor.snapshot().await else {
+        let Ok(view) = ctx.supervisor.snapshot().await else {
             return;
         };
         let report = ctx.status_report(view, &Knobs::daemon());

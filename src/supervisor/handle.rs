@@ -81,14 +81,14 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub async fn snapshot(&self) -> Option<SupervisorView> {
+    /// The view as of now (uptimes and budget windows computed fresh).
+    pub async fn snapshot(&self) -> Result<SupervisorView, ErrorBody> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Msg::Snapshot(reply)).ok()?;
-        rx.await.ok()
+        self.tx.send(Msg::Snapshot(reply)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
     }
     pub async fn restore(&self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
         let (reply, rx) = oneshot::channel();
-        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
         self.tx.send(Msg::Restore { req, knobs, reply }).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
@@ -99,7 +99,6 @@ impl Handle {
     }
     pub async fn register(&self, spec: RuntimeSpec, knobs: Knobs, log_path: PathBuf) -> Result<(), ErrorBody> {
         let (reply, rx) = oneshot::channel();
-        let gone = || ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down");
         self.tx.send(Msg::Register { spec: Box::new(spec), knobs, log_path, reply }).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
@@ -119,4 +118,8 @@ impl Handle {
     pub fn subscribe(&self) -> watch::Receiver<Arc<SupervisorView>> {
         self.view.clone()
     }
+}
+
+fn gone() -> ErrorBody {
+    ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down")
 }

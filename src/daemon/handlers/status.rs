@@ -3,13 +3,9 @@
 
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
-use crate::protocol::{ErrorBody, ErrorKind, Response};
+use crate::protocol::{ErrorBody, Response};
 
 pub async fn handle(ctx: &Ctx, knobs: &Knobs) -> Result<Response, ErrorBody> {
-    let view = ctx
-        .supervisor
-        .snapshot()
-        .await
-        .ok_or_else(|| ErrorBody::new(ErrorKind::Internal, "the supervisor is shutting down"))?;
+    let view = ctx.supervisor.snapshot().await?;
     Ok(Response::Status(ctx.status_report(view, knobs)))
 }

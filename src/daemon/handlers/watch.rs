@@ -15,7 +15,7 @@ where
 {
     let knobs = Knobs::new(env);
     let mut events = ctx.events.subscribe();
-    let Some(view) = ctx.supervisor.snapshot().await else {
+    let Ok(view) = ctx.supervisor.snapshot().await else {
         return;
     };
     let first = Event::RuntimeUpdated(ctx.status_report(view, &knobs));
