@@ -41,6 +41,9 @@ pub enum ArwError {
     )]
     SocketPathTooLong { path: PathBuf, len: usize, max: usize },
 
+    #[error("ARW_HOME `{home}` is not a directory; point `ARW_HOME` at a directory arw may use")]
+    HomeNotADirectory { home: PathBuf },
+
     #[error(
         "the running daemon is a different build (daemon {daemon_build}, protocol {daemon_protocol}; \
          this client {client_build}, protocol {client_protocol}) and `--no-restart-daemon` was given; \
@@ -63,6 +66,7 @@ impl ArwError {
             ArwError::AutostartDisabled { .. }
             | ArwError::DaemonUnreachable { .. }
             | ArwError::SocketPathTooLong { .. }
+            | ArwError::HomeNotADirectory { .. }
             | ArwError::BuildMismatch { .. } => Exit::DaemonUnreachable,
             ArwError::BudgetExhausted { .. } => Exit::BudgetExhausted,
             ArwError::Remote { kind, .. } => match kind {

@@ -78,6 +78,9 @@ impl Paths {
 
     /// The socket path, or an error naming it when the OS cannot bind it.
     pub fn checked_socket(&self) -> Result<PathBuf, crate::error::ArwError> {
+        if self.home.exists() && !self.home.is_dir() {
+            return Err(crate::error::ArwError::HomeNotADirectory { home: self.home.clone() });
+        }
         let socket = self.socket();
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {

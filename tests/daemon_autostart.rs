@@ -134,3 +134,21 @@ fn daemon_stop_and_status() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not running"));
 }
+
+/// ARW_HOME pointing at a file is a clear error, not a socket error.
+#[test]
+fn home_that_is_a_file_is_a_clear_error() {
+    let arw = Arw::new();
+    let file = arw.dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let out = arw.cmd(&["runtime", "status"]).env("ARW_HOME", &file).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "arw: error: ARW_HOME `{}` is not a directory; point `ARW_HOME` at a directory arw may use",
+            file.display()
+        )
+    );
+}
