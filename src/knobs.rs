@@ -22,6 +22,12 @@ const NAMES: &[&str] = &[
     "ARW_NODE_ID",
     "ARW_RUNTIME_MATRIX_TTL_SECS",
     "XDG_CACHE_HOME",
+    // runtime weights (SPEC §6)
+    "ARW_MODEL_SOURCES",
+    "ARW_WEIGHTS_STALL_SECS",
+    "ARW_WEIGHTS_RETRIES",
+    "ARW_WEIGHTS_BACKOFF_MS",
+    "XDG_CONFIG_HOME",
 ];
 
 pub fn is_forwarded(name: &str) -> bool {

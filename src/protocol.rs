@@ -97,6 +97,9 @@ pub enum Request {
     Reload,
     /// Stop every runtime and exit.
     Shutdown,
+    /// Fetch, list, verify or locate GGUF weights (SPEC §6); a fetch streams
+    /// `weights.progress` events before its report.
+    Weights(WeightsRequest),
 }
 
 /// Payload of [`Request::Restore`].
@@ -142,6 +145,8 @@ pub enum Response {
     Reloaded(ReloadReport),
     /// The request was carried out and has nothing to report.
     Done,
+    /// What `runtime weights` found, fetched or verified.
+    Weights(WeightsReport),
 }
 
 /// Pushed events, tagged `{"type": ..., "data": ...}`.
@@ -151,7 +156,13 @@ pub enum Event {
     /// A fresh runtime matrix (with the supervisor view it was computed from).
     #[serde(rename = "runtime.updated")]
     RuntimeUpdated(StatusReport),
+    /// Progress of a weights download or verification.
+    #[serde(rename = "weights.progress")]
+    WeightsProgress(WeightsProgress),
 }
+
+mod weights;
+pub use weights::*;
 
 /// Status payload; `matrix` is the SPEC §3 document.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,6 +4,7 @@ mod daemon;
 mod docs;
 mod restore;
 mod status;
+mod weights;
 
 use crate::cli::{Cli, Command, DaemonCommand, RuntimeCommand};
 use crate::client::{self, Client, ConnectPolicy};
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Runtime(RuntimeCommand::Status(args)) => status::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Restore(args)) => restore::run(&ctx, args),
+        Command::Runtime(RuntimeCommand::Weights(args)) => weights::run(&ctx, args),
         Command::Runtime(RuntimeCommand::StubLlama(args)) => {
             crate::stub::run(args).map(|()| Exit::Ok)
         }

@@ -38,7 +38,9 @@ fn watch(client: &mut crate::client::Client, args: &StatusArgs) -> Result<Exit> 
     let color = render::use_color();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     client.stream(Request::Watch, |event| {
-        let Event::RuntimeUpdated(report) = event;
+        let Event::RuntimeUpdated(report) = event else {
+            return Ok(true);
+        };
         let mut out = std::io::stdout().lock();
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&report)?)?;

@@ -36,6 +36,7 @@ where
                         return;
                     }
                 }
+                Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,
             },
