@@ -17,6 +17,11 @@ docs:
 runtime-status *ARGS:
     cargo run --quiet -- runtime status {{ARGS}}
 
+# Fetch the default GGUF (TinyLlama) into the Hugging Face cache; nothing
+# downloads without `--allow-downloads` or LLAMA_ALLOW_DOWNLOADS=1.
+runtime-weights *ARGS:
+    cargo run --quiet -- runtime weights {{ARGS}}
+
 # Run the benchmarks in bench/ and print ratios.
 bench:
     bench/run

@@ -103,7 +103,7 @@ fn assert_landed(arw: &Arw, hub: &MockHub) {
     assert!(!incomplete(arw, hub).exists(), "no .incomplete left");
 }
 
-fn model<'a>(doc: &'a Value) -> &'a Value {
+fn model(doc: &Value) -> &Value {
     let models = doc["models"].as_array().expect("models");
     models.last().expect("one model at least")
 }
@@ -435,6 +435,42 @@ fn detached_download_continues_and_second_fetch_joins() {
     assert_eq!(transfers, 1, "one transfer: {:#?}", hub.log());
 }
 
+/// A running download keeps the daemon from exiting for idleness even
+/// with no client attached; once it is done, the daemon idles out.
+#[test]
+fn download_keeps_the_daemon_from_idling_out() {
+    let Some(mut hub) = MockHub::with_size(4 << 20) else {
+        return;
+    };
+    hub.faults(json!({"rate": 2_000_000}));
+    let arw = arw_for(&hub).env("ARW_IDLE_TIMEOUT_SECS", "1");
+    let partial = incomplete(&arw, &hub);
+    let mut client = arw
+        .cmd(&["runtime", "weights", "--allow-downloads"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < (256 << 10) {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let daemon = arw.daemon_pid().unwrap();
+    client.kill().unwrap();
+    client.wait().unwrap();
+    while std::fs::symlink_metadata(link(&arw)).is_err() {
+        assert!(alive(daemon), "the daemon idled out during the download");
+        assert!(Instant::now() < deadline, "download did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_landed(&arw, &hub);
+    assert!(
+        wait_gone(daemon, Duration::from_secs(15)),
+        "idles out afterwards"
+    );
+}
+
 /// A connection dropped mid-body is retried with a Range request from
 /// where it stopped.
 #[test]
@@ -511,6 +547,37 @@ fn server_errors_retry_then_fall_back_to_mirror() {
     assert_eq!(count("mirror", 200), 1, "{log:#?}");
     let err = text(&out.stderr);
     assert!(err.contains("500"), "{err}");
+}
+
+/// With the hub unusable and the checksum pinned, the mirrors serve the
+/// file; the link then works offline like any cached copy.
+#[test]
+fn unusable_hub_with_pinned_checksum_uses_mirrors() {
+    let Some(mut hub) = MockHub::start() else {
+        return;
+    };
+    hub.faults(json!({"resolve_500": -1}));
+    let sources = hub.sources_file(json!({"sha256": hub.sha256}));
+    let arw = Arw::new()
+        .env("HF_ENDPOINT", &hub.endpoint())
+        .env("ARW_MODEL_SOURCES", sources.to_str().unwrap())
+        .env("ARW_WEIGHTS_RETRIES", "1")
+        .env("ARW_WEIGHTS_BACKOFF_MS", "10");
+    let doc = fetch_ok(&arw);
+    let m = model(&doc);
+    assert_eq!(m["status"], "downloaded", "{doc:#}");
+    assert_eq!(m["source"], hub.mirror_url());
+    assert!(m["message"].as_str().unwrap().contains("500"), "{doc:#}");
+    assert_eq!(sha256_of(&blob(&arw, &hub)), hub.sha256);
+    assert_eq!(
+        std::fs::canonicalize(link(&arw)).unwrap(),
+        std::fs::canonicalize(blob(&arw, &hub)).unwrap()
+    );
+    let before = hub.log().len();
+    let (out, doc) = run_json(&arw, &["runtime", "weights"]);
+    assert!(out.status.success(), "{doc:#}");
+    assert_eq!(model(&doc)["status"], "cached");
+    assert_eq!(hub.log().len(), before, "offline reuse");
 }
 
 /// A hub that wants a token: without one, exit 1 with a clear message and

@@ -29,6 +29,11 @@ use std::path::{Path, PathBuf};
 
 /// Chunks in flight between the network and the writer thread.
 const CHANNEL_CHUNKS: usize = 64;
+/// The writer thread writes (and hashes) in blocks of this size.
+const WRITE_BUFFER: usize = 4 << 20;
+/// Writeback to disk is started every this many bytes, so the final
+/// fsync finds little left to do.
+const WRITEBACK_EVERY: u64 = 32 << 20;
 /// Progress is published at most once per this many bytes.
 const PROGRESS_STEP: u64 = 1 << 20;
 
@@ -312,14 +317,30 @@ async fn attempt(
         len: partial.len,
     };
     let writer = tokio::task::spawn_blocking(move || {
-        while let Some(chunk) = rx.blocking_recv() {
-            if let Err(e) = owned.file.write_all(&chunk) {
-                return (owned, Some(e));
+        // Network chunks are small; one write(2) per few MiB is much cheaper.
+        let mut buf = Vec::with_capacity(WRITE_BUFFER);
+        let mut synced = owned.len;
+        let mut flush = |owned: &mut Partial, buf: &mut Vec<u8>| {
+            owned.file.write_all(buf)?;
+            owned.hasher.update(&buf[..]);
+            owned.len += buf.len() as u64;
+            buf.clear();
+            if owned.len - synced >= WRITEBACK_EVERY {
+                start_writeback(&owned.file, synced, owned.len - synced);
+                synced = owned.len;
             }
-            owned.hasher.update(&chunk);
-            owned.len += chunk.len() as u64;
+            io::Result::Ok(())
+        };
+        while let Some(chunk) = rx.blocking_recv() {
+            buf.extend_from_slice(&chunk);
+            if buf.len() >= WRITE_BUFFER {
+                if let Err(e) = flush(&mut owned, &mut buf) {
+                    return (owned, Some(e));
+                }
+            }
         }
-        (owned, None)
+        let error = flush(&mut owned, &mut buf).err();
+        (owned, error)
     });
     let mut received = partial.len;
     let mut published = received;
@@ -365,6 +386,26 @@ async fn attempt(
         return Err(Failure::Disk(e));
     }
     result
+}
+
+/// Asks the kernel to start writing `len` bytes at `offset` to disk without
+/// waiting for it (Linux); elsewhere the final fsync does all the work.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an advisory syscall on a descriptor we own.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 /// `bytes <start>-<end>/<total>` → (start, total).

@@ -29,7 +29,7 @@ pub fn base(model: &ModelSource) -> ModelReport {
 /// What was found on disk without asking anyone.
 pub enum Local {
     /// A copy whose sha256 checked out (now or per its stamp).
-    Verified(ModelReport),
+    Verified(Box<ModelReport>),
     /// A plain file where the link goes, but no checksum to compare with
     /// until the hub is asked.
     Unverifiable { path: PathBuf, size: u64 },
@@ -96,7 +96,7 @@ pub async fn local(env: &WeightsEnv, model: &ModelSource, report: &Reporter) -> 
                     r.verified_at = Some(at);
                     link(env, model, &found.snapshot, &mut r);
                     r.message = format!("cached and verified: {}", r.path.as_deref().unwrap_or(""));
-                    return Local::Verified(r);
+                    return Local::Verified(Box::new(r));
                 }
                 Ok(None) => {
                     // A blob is named by its hash; one that does not match it is garbage.
@@ -142,7 +142,7 @@ pub async fn local(env: &WeightsEnv, model: &ModelSource, report: &Reporter) -> 
             r.verified = true;
             r.verified_at = Some(at);
             r.message = format!("reused the verified file {}", spot.display());
-            Local::Verified(r)
+            Local::Verified(Box::new(r))
         }
         _ => Local::Missing(Some(format!(
             "`{}` does not match the expected sha256; it was left alone and not used",
@@ -219,8 +219,20 @@ impl Fetch {
             &env.net,
             |n, why| report.retrying(n + 1, format!("{why}; retrying")),
         )
-        .await
-        .map_err(|e| hub_failure(&e, env))?;
+        .await;
+        let remote = match remote {
+            Ok(remote) => remote,
+            Err(e) => {
+                let failure = hub_failure(&e, env);
+                // A pinned checksum makes the mirrors usable without the hub.
+                return match &model.sha256 {
+                    Some(pin) if !model.mirrors.is_empty() => {
+                        self.from_mirrors(pin, &failure.1, report, r).await
+                    }
+                    _ => Err(failure),
+                };
+            }
+        };
         r.commit = Some(remote.commit.clone());
         r.size = Some(remote.size);
         let lfs = is_sha256(&remote.etag).then(|| remote.etag.to_ascii_lowercase());
@@ -382,6 +394,112 @@ impl Fetch {
                 .map(|n| format!(", resumed after {}", crate::render::weights::bytes(n)))
                 .unwrap_or_default()
         );
+        Ok(())
+    }
+
+    /// The hub cannot be used (unreachable, refused): fetch the pinned
+    /// sha256 from the mirrors. The blob lands in the cache, but with no
+    /// commit to name a snapshot after, the link points at the blob itself.
+    async fn from_mirrors(
+        &self,
+        sha256: &str,
+        why: &str,
+        report: &Reporter,
+        r: &mut ModelReport,
+    ) -> Result<(), (&'static str, String)> {
+        let (env, model) = (&self.env, &self.model);
+        report.phase("resolving", Some(format!("{why}; trying the mirrors")));
+        let mut size = model.size;
+        for m in &model.mirrors {
+            if size.is_some() {
+                break;
+            }
+            if let Ok(url) = reqwest::Url::parse(m) {
+                size = hub::remote_size(&self.http, url, env.net.stall).await;
+            }
+        }
+        let size = size.ok_or_else(|| {
+            (
+                "failed",
+                format!("{why}; no mirror answered with the file's size either"),
+            )
+        })?;
+        r.size = Some(size);
+        r.sha256 = Some(sha256.to_string());
+        let rc = RepoCache::new(&env.cache_dir, &model.repo, &model.revision);
+        let incomplete = rc.incomplete(sha256);
+        let have = std::fs::metadata(&incomplete).map(|m| m.len()).unwrap_or(0);
+        let fit = super::fit::check(size, have, &env.cache_dir, None, env.n_ctx, &self.knobs);
+        let lines = super::fit::describe(&fit);
+        report.phase("fit", Some(lines.join("\n")));
+        let disk_ok = fit.disk.fits;
+        r.fit = Some(fit);
+        if self.dry_run {
+            r.status = "would_download".into();
+            r.message = format!(
+                "would download {} from the mirrors ({why})",
+                crate::render::weights::bytes(size.saturating_sub(have))
+            );
+            return Ok(());
+        }
+        if !disk_ok {
+            return Err((
+                "failed",
+                format!("not downloading `{}`: {}", model.id(), lines[0]),
+            ));
+        }
+        let _lock = self.lock(&rc.lock_file(sha256), report).await?;
+        let blob = rc.blob(sha256);
+        let reused = blob.is_file()
+            && matches!(
+                check_file(&blob, sha256, &env.stamps, report).await,
+                Ok(Some(_))
+            );
+        if !reused {
+            let plan = Plan {
+                what: model.id(),
+                sha256: sha256.to_string(),
+                size,
+                incomplete,
+                blob: blob.clone(),
+                sources: model
+                    .mirrors
+                    .iter()
+                    .filter_map(|m| {
+                        Some(Source {
+                            url: reqwest::Url::parse(m).ok()?,
+                            token: None,
+                            label: m.clone(),
+                        })
+                    })
+                    .collect(),
+            };
+            let outcome = download::download(&self.http, &plan, &env.net, report)
+                .await
+                .map_err(|e| match e {
+                    DownloadError::Mismatch { .. } => ("mismatch", e.to_string()),
+                    _ => ("failed", format!("{why}; and from the mirrors: {e}")),
+                })?;
+            r.source = Some(outcome.source);
+            r.resumed_from = outcome.resumed_from;
+            update_stamps(&env.stamps, |s| {
+                let _ = s.record(&blob, sha256);
+            })
+            .ok();
+        }
+        r.path = Some(blob.display().to_string());
+        r.verified = true;
+        r.status = if reused { "cached" } else { "downloaded" }.into();
+        r.message = format!(
+            "{} from a mirror and verified (sha256 {}…); the hub was not usable: {why}",
+            if reused {
+                "already in the cache"
+            } else {
+                "downloaded"
+            },
+            &sha256[..12]
+        );
+        link(env, model, &blob, r);
         Ok(())
     }
 

@@ -194,7 +194,7 @@ async fn resolve_once(
             }
             let size = match header(&h, "x-linked-size").and_then(|s| s.parse().ok()) {
                 Some(s) => Some(s),
-                None => cdn_size(http, next, stall).await,
+                None => remote_size(http, next, stall).await,
             };
             return finish(what, commit, etag, size);
         }
@@ -208,16 +208,16 @@ async fn resolve_once(
     })
 }
 
-/// The size the CDN reports, asked without the token.
-async fn cdn_size(http: &Http, url: Url, stall: Duration) -> Option<u64> {
-    let resp = tokio::time::timeout(
-        stall,
-        http.follow.get(url).header(RANGE, "bytes=0-0").send(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    content_range_total(resp.headers())
+/// The size a plain URL (CDN, mirror) reports for `Range: bytes=0-0`,
+/// asked without the token.
+pub async fn remote_size(http: &Http, url: Url, stall: Duration) -> Option<u64> {
+    let request = http.follow.get(url).header(RANGE, "bytes=0-0").send();
+    let resp = tokio::time::timeout(stall, request).await.ok()?.ok()?;
+    match resp.status() {
+        StatusCode::PARTIAL_CONTENT => content_range_total(resp.headers()),
+        StatusCode::OK => resp.content_length(),
+        _ => None,
+    }
 }
 
 fn finish(

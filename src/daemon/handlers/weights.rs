@@ -174,7 +174,7 @@ where
         let (reporter, rx) = Reporter::new(&m.repo, &m.file);
         match forward(id, tx, rx, fetch::local(env, m, &reporter)).await? {
             Local::Verified(r) => {
-                report.models.push(r);
+                report.models.push(*r);
                 report.ok = true;
                 return Ok(());
             }
