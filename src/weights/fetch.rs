@@ -227,7 +227,7 @@ impl Fetch {
                 // A pinned checksum makes the mirrors usable without the hub.
                 return match &model.sha256 {
                     Some(pin) if !model.mirrors.is_empty() => {
-                        self.from_mirrors(pin, &failure.1, report, r).await
+                        self.fetch_from_mirrors(pin, &failure.1, report, r).await
                     }
                     _ => Err(failure),
                 };
@@ -400,7 +400,7 @@ impl Fetch {
     /// The hub cannot be used (unreachable, refused): fetch the pinned
     /// sha256 from the mirrors. The blob lands in the cache, but with no
     /// commit to name a snapshot after, the link points at the blob itself.
-    async fn from_mirrors(
+    async fn fetch_from_mirrors(
         &self,
         sha256: &str,
         why: &str,
