@@ -343,10 +343,11 @@ fn killed_twenty_times_then_resumes_and_verifies() {
     let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     for round in 0..20 {
         let target = len(&partial) + next(64 << 10, 320 << 10);
+        let errors = arw.dir.path().join(format!("stderr.{round}"));
         let mut client = arw
             .cmd(&["runtime", "weights", "--allow-downloads"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&errors).unwrap())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -354,7 +355,8 @@ fn killed_twenty_times_then_resumes_and_verifies() {
             assert!(Instant::now() < deadline, "round {round}: no progress");
             assert!(
                 client.try_wait().unwrap().is_none(),
-                "round {round}: the client ended before the kill"
+                "round {round}: the client ended before the kill:\n{}",
+                std::fs::read_to_string(&errors).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(2));
         }

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
+use tokio::sync::mpsc::error::TryRecvError;
 
 /// Chunks in flight between the network and the writer thread.
 const CHANNEL_CHUNKS: usize = 64;
@@ -317,10 +318,14 @@ async fn attempt(
         len: partial.len,
     };
     let writer = tokio::task::spawn_blocking(move || {
-        // Network chunks are small; one write(2) per few MiB is much cheaper.
+        // Network chunks are small; one write(2) per few MiB is much cheaper
+        // than one per chunk.
         let mut buf = Vec::with_capacity(WRITE_BUFFER);
         let mut synced = owned.len;
         let mut flush = |owned: &mut Partial, buf: &mut Vec<u8>| {
+            if buf.is_empty() {
+                return Ok(());
+            }
             owned.file.write_all(buf)?;
             owned.hasher.update(&buf[..]);
             owned.len += buf.len() as u64;
@@ -331,7 +336,22 @@ async fn attempt(
             }
             io::Result::Ok(())
         };
-        while let Some(chunk) = rx.blocking_recv() {
+        // Waits only with an empty buffer: a slow link gets its bytes on
+        // disk at once, a fast one gets big writes.
+        loop {
+            let chunk = match rx.try_recv() {
+                Ok(chunk) => chunk,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    if let Err(e) = flush(&mut owned, &mut buf) {
+                        return (owned, Some(e));
+                    }
+                    match rx.blocking_recv() {
+                        Some(chunk) => chunk,
+                        None => break,
+                    }
+                }
+            };
             buf.extend_from_slice(&chunk);
             if buf.len() >= WRITE_BUFFER {
                 if let Err(e) = flush(&mut owned, &mut buf) {

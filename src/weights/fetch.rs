@@ -198,6 +198,9 @@ impl Fetch {
             }
         }
         report.phase("done", Some(r.message.clone()));
+        if !self.dry_run {
+            crate::dlog!("weights: {}: {}: {}", self.model.id(), r.status, r.message);
+        }
         r
     }
 

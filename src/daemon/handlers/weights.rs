@@ -281,7 +281,7 @@ where
                     Ok(r) => r.clone().expect("waited for Some"),
                     Err(_) => ModelReport {
                         status: "failed".into(),
-                        message: "the download was stopped (the daemon is shutting down); run the command again to resume it".into(),
+                        message: "the download stopped before it finished (daemon shutting down? see `arw daemon logs`); run the command again to resume it".into(),
                         ..Default::default()
                     },
                 }
