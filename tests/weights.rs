@@ -794,8 +794,8 @@ fn bad_roster_names_the_key() {
     );
 }
 
-/// The mock hub speaks what hf-hub 0.5 needs: hf-hub itself downloads the
-/// file from it into the cache layout.
+/// The mock hub speaks what hf-hub 0.5 needs: hf-hub itself reads the
+/// revision API and downloads the file from it into the cache layout.
 #[test]
 fn mock_hub_is_faithful_to_hf_hub() {
     let Some(hub) = MockHub::start() else { return };
@@ -804,18 +804,22 @@ fn mock_hub_is_faithful_to_hf_hub() {
         .enable_all()
         .build()
         .unwrap();
-    let path = rt
-        .block_on(async {
-            let api = hf_hub::api::tokio::ApiBuilder::new()
-                .with_endpoint(hub.endpoint())
-                .with_cache_dir(cache.path().to_path_buf())
-                .with_token(None)
-                .with_progress(false)
-                .build()
-                .unwrap();
-            api.model(REPO.to_string()).download(FILE).await
-        })
-        .unwrap();
+    let (info, path) = rt.block_on(async {
+        let api = hf_hub::api::tokio::ApiBuilder::new()
+            .with_endpoint(hub.endpoint())
+            .with_cache_dir(cache.path().to_path_buf())
+            .with_token(None)
+            .with_progress(false)
+            .build()
+            .unwrap();
+        let repo = api.model(REPO.to_string());
+        (
+            repo.info().await.unwrap(),
+            repo.download(FILE).await.unwrap(),
+        )
+    });
+    assert_eq!(info.sha, COMMIT);
+    assert_eq!(info.siblings[0].rfilename, FILE);
     assert_eq!(sha256_of(&path), hub.sha256);
     assert!(path.ends_with(format!("models--org--tiny/snapshots/{COMMIT}/{FILE}")));
 }

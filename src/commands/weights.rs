@@ -84,6 +84,10 @@ impl ProgressView {
     }
 
     fn show(&mut self, p: &WeightsProgress) {
+        if p.phase == "done" {
+            // The report that follows says it.
+            return;
+        }
         let key = (p.phase.clone(), p.message.clone());
         let news = self.last.as_ref() != Some(&key);
         if news {
