@@ -1,8 +1,8 @@
 //! `arw runtime weights [fetch [MODEL] | list | verify [MODEL] | path MODEL]`.
 //!
 //! The daemon does the work; this side sends the request, shows the pushed
-//! progress on stderr (an indicatif bar on a terminal, plain lines
-//! otherwise), then prints the report: text or one JSON document on stdout,
+//! progress on stderr (an indicatif bar with bytes, rate and ETA when stdout
+//! and stderr are terminals, plain lines otherwise), then prints the report: text or one JSON document on stdout,
 //! failures and the checklist on stderr. Exit 1 unless the report is ok.
 
 use super::Ctx;
@@ -77,7 +77,9 @@ impl ProgressView {
     fn new() -> ProgressView {
         ProgressView {
             bar: None,
-            tty: std::io::stderr().is_terminal(),
+            // Drawn on stderr, but only when stdout is a terminal too: a
+            // piped or captured run gets plain lines.
+            tty: std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
             last: None,
             last_decile: 0,
         }
