@@ -162,7 +162,7 @@ pub fn missing(m: &ModelSource) -> ModelReport {
             "not downloaded; run `arw runtime weights fetch {} --allow-downloads`",
             m.id()
         ),
-        ..super::fetch::base(m)
+        ..super::local::base(m)
     }
 }
 
@@ -200,7 +200,7 @@ pub fn targets_for(
 /// `path MODEL`: the link when it points at the cached file, else the
 /// cached file itself.
 pub fn path(env: &WeightsEnv, model: &ModelSource) -> ModelReport {
-    let mut r = super::fetch::base(model);
+    let mut r = super::local::base(model);
     let rc = RepoCache::new(&env.cache_dir, &model.repo, &model.revision);
     let spot = env.link_dir.join(model.file_name());
     let stamps = Stamps::load(&env.stamps);

@@ -4,6 +4,7 @@
 //! * [`sources`]: the model roster (`model_sources.json`, `LLAMA_MODEL_SOURCES`).
 //! * [`cache`]: the huggingface_hub cache layout (`blobs/`, `snapshots/`,
 //!   `refs/`) and the `<file>` links in `$ARW_HOME/cache/models`.
+//! * [`local`]: a verified copy already on disk, found without the network.
 //! * [`hub`]: the hub protocol: resolve a file to commit, LFS sha256 and size.
 //! * [`fetch`]: the download loop (Range resume, retries, stall detection,
 //!   mirror fallback, streaming sha256, fsync + rename).
@@ -22,6 +23,7 @@ pub mod fit;
 pub mod hub;
 pub mod inventory;
 pub mod jobs;
+pub mod local;
 pub mod sources;
 pub mod verify;
 

@@ -14,8 +14,9 @@ use crate::protocol::{
     WeightsProgress, WeightsReport, WeightsRequest,
 };
 use crate::weights::checklist::{self, Reason};
-use crate::weights::fetch::{self, Fetch, Local};
+use crate::weights::fetch::Fetch;
 use crate::weights::jobs::Reporter;
+use crate::weights::local::{self, Local};
 use crate::weights::sources::{self, ModelSource};
 use crate::weights::{inventory, WeightsEnv};
 use std::future::Future;
@@ -112,7 +113,7 @@ where
     for t in targets {
         let mut r = t.report;
         let (reporter, rx) = Reporter::new(&r.repo, &r.file);
-        let hashed = forward(id, tx, rx, fetch::hash_with_progress(&t.file, &reporter)).await?;
+        let hashed = forward(id, tx, rx, local::hash_with_progress(&t.file, &reporter)).await?;
         match (hashed, &t.expected) {
             (Err(e), _) => {
                 r.status = "failed".into();
@@ -172,7 +173,7 @@ where
     let mut notes = Vec::new();
     for m in selected {
         let (reporter, rx) = Reporter::new(&m.repo, &m.file);
-        match forward(id, tx, rx, fetch::local(env, m, &reporter)).await? {
+        match forward(id, tx, rx, local::lookup(env, m, &reporter)).await? {
             Local::Verified(r) => {
                 report.models.push(*r);
                 report.ok = true;
@@ -199,7 +200,7 @@ where
             Reason::NoOptIn
         };
         for m in selected {
-            let mut r = fetch::base(m);
+            let mut r = local::base(m);
             if req.dry_run {
                 r.status = "would_download".into();
                 r.message = format!(
@@ -290,13 +291,13 @@ where
             if joined && r.path.is_some() && r.link.is_none() {
                 // The task linked into its starter's directory; link into ours too.
                 if let Some(p) = r.path.clone() {
-                    fetch::link(env, m, std::path::Path::new(&p), &mut r);
+                    local::link(env, m, std::path::Path::new(&p), &mut r);
                 }
             }
             r
         };
         if r.repo.is_empty() {
-            let base = fetch::base(m);
+            let base = local::base(m);
             r.repo = base.repo;
             r.file = base.file;
             r.revision = base.revision;
