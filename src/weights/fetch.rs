@@ -228,7 +228,6 @@ impl Fetch {
             let _ = s.record(&plan.blob, &expected);
         })
         .ok();
-        self.install(&rc, &etag_name, &remote.commit, r)?;
         r.status = "downloaded".into();
         r.message = format!(
             "downloaded and verified (sha256 {}…){}",
@@ -237,6 +236,7 @@ impl Fetch {
                 .map(|n| format!(", resumed after {}", crate::render::weights::bytes(n)))
                 .unwrap_or_default()
         );
+        self.install(&rc, &etag_name, &remote.commit, r)?;
         Ok(())
     }
 
@@ -363,10 +363,10 @@ impl Fetch {
         }
         match check_file(&blob, expected, &self.env.stamps, report).await {
             Ok(Some(at)) => {
-                self.install(rc, etag, commit, r).ok()?;
                 r.status = "cached".into();
                 r.verified_at = Some(at);
                 r.message = "already in the cache; verified".into();
+                self.install(rc, etag, commit, r).ok()?;
                 Some(())
             }
             _ => {

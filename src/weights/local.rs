@@ -76,38 +76,54 @@ pub async fn lookup(env: &WeightsEnv, model: &ModelSource, report: &Reporter) ->
     let rc = RepoCache::new(&env.cache_dir, &model.repo, &model.revision);
     let mut note = None;
     if let Some(found) = rc.find(&model.revision, &model.file) {
-        let expected = model
-            .sha256
-            .clone()
-            .or_else(|| is_sha256(&found.etag).then(|| found.etag.clone()));
-        if let Some(expected) = expected {
-            match check_file(&found.blob, &expected, &env.stamps, report).await {
-                Ok(Some(at)) => {
-                    let mut r = base(model);
-                    r.status = "cached".into();
-                    r.commit = Some(found.commit.clone());
-                    r.sha256 = Some(expected);
-                    r.size = Some(found.size);
-                    r.path = Some(found.snapshot.display().to_string());
-                    r.verified = true;
-                    r.verified_at = Some(at);
-                    link(env, model, &found.snapshot, &mut r);
-                    r.message = format!("cached and verified: {}", r.path.as_deref().unwrap_or(""));
-                    return Local::Verified(Box::new(r));
-                }
-                Ok(None) => {
-                    // A blob is named by its hash; one that does not match it is garbage.
-                    let _ = std::fs::remove_file(&found.blob);
-                    note = Some(format!(
-                        "the cached copy `{}` did not match its sha256 and was removed",
-                        found.blob.display()
-                    ));
-                }
-                Err(e) => {
-                    note = Some(format!(
-                        "cannot read the cached copy `{}`: {e}",
-                        found.blob.display()
-                    ))
+        let named = is_sha256(&found.etag).then(|| found.etag.clone());
+        match (&model.sha256, &named) {
+            // Another version of the file (the roster pins other bytes).
+            (Some(pin), Some(name)) if pin != name => {
+                note = Some(format!(
+                    "the cached copy `{}` is sha256 {name}, but the roster pins {pin}; not used",
+                    found.snapshot.display()
+                ));
+            }
+            (pin, name) => {
+                let expected = pin.clone().or(name.clone());
+                if let Some(expected) = expected {
+                    match check_file(&found.blob, &expected, &env.stamps, report).await {
+                        Ok(Some(at)) => {
+                            let mut r = base(model);
+                            r.status = "cached".into();
+                            r.commit = Some(found.commit.clone());
+                            r.sha256 = Some(expected);
+                            r.size = Some(found.size);
+                            r.path = Some(found.snapshot.display().to_string());
+                            r.verified = true;
+                            r.verified_at = Some(at);
+                            r.message =
+                                format!("cached and verified: {}", found.snapshot.display());
+                            link(env, model, &found.snapshot, &mut r);
+                            return Local::Verified(Box::new(r));
+                        }
+                        Ok(None) if named.as_ref() == Some(&expected) => {
+                            // A blob is named by its hash; one that does not match it is garbage.
+                            let _ = std::fs::remove_file(&found.blob);
+                            note = Some(format!(
+                                "the cached copy `{}` did not match its sha256 and was removed",
+                                found.blob.display()
+                            ));
+                        }
+                        Ok(None) => {
+                            note = Some(format!(
+                                "the cached copy `{}` does not match the pinned sha256; not used",
+                                found.snapshot.display()
+                            ));
+                        }
+                        Err(e) => {
+                            note = Some(format!(
+                                "cannot read the cached copy `{}`: {e}",
+                                found.blob.display()
+                            ))
+                        }
+                    }
                 }
             }
         }
