@@ -26,6 +26,11 @@ runtime-smoke:
 runtime-smoke-vision:
     ARW_SMOKE_MODE=vision cargo run --quiet -- runtime smoke
 
+# Fetch the default GGUF (TinyLlama) into the Hugging Face cache; nothing
+# downloads without `--allow-downloads` or LLAMA_ALLOW_DOWNLOADS=1.
+runtime-weights *ARGS:
+    cargo run --quiet -- runtime weights {{ARGS}}
+
 # Run the benchmarks in bench/ and print ratios.
 bench:
     bench/run

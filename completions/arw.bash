@@ -124,6 +124,21 @@ _arw() {
             arw__subcmd__help__subcmd__runtime,stub-llama)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__stub__subcmd__llama"
                 ;;
+            arw__subcmd__help__subcmd__runtime,weights)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__weights"
+                ;;
+            arw__subcmd__help__subcmd__runtime__subcmd__weights,fetch)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__fetch"
+                ;;
+            arw__subcmd__help__subcmd__runtime__subcmd__weights,list)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__list"
+                ;;
+            arw__subcmd__help__subcmd__runtime__subcmd__weights,path)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__path"
+                ;;
+            arw__subcmd__help__subcmd__runtime__subcmd__weights,verify)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__verify"
+                ;;
             arw__subcmd__runtime,help)
                 cmd="arw__subcmd__runtime__subcmd__help"
                 ;;
@@ -139,6 +154,9 @@ _arw() {
             arw__subcmd__runtime,stub-llama)
                 cmd="arw__subcmd__runtime__subcmd__stub__subcmd__llama"
                 ;;
+            arw__subcmd__runtime,weights)
+                cmd="arw__subcmd__runtime__subcmd__weights"
+                ;;
             arw__subcmd__runtime__subcmd__help,help)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__help"
                 ;;
@@ -153,6 +171,51 @@ _arw() {
                 ;;
             arw__subcmd__runtime__subcmd__help,stub-llama)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__stub__subcmd__llama"
+                ;;
+            arw__subcmd__runtime__subcmd__help,weights)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__weights"
+                ;;
+            arw__subcmd__runtime__subcmd__help__subcmd__weights,fetch)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__fetch"
+                ;;
+            arw__subcmd__runtime__subcmd__help__subcmd__weights,list)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__list"
+                ;;
+            arw__subcmd__runtime__subcmd__help__subcmd__weights,path)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__path"
+                ;;
+            arw__subcmd__runtime__subcmd__help__subcmd__weights,verify)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__verify"
+                ;;
+            arw__subcmd__runtime__subcmd__weights,fetch)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__fetch"
+                ;;
+            arw__subcmd__runtime__subcmd__weights,help)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__help"
+                ;;
+            arw__subcmd__runtime__subcmd__weights,list)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__list"
+                ;;
+            arw__subcmd__runtime__subcmd__weights,path)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__path"
+                ;;
+            arw__subcmd__runtime__subcmd__weights,verify)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__verify"
+                ;;
+            arw__subcmd__runtime__subcmd__weights__subcmd__help,fetch)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__fetch"
+                ;;
+            arw__subcmd__runtime__subcmd__weights__subcmd__help,help)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__help"
+                ;;
+            arw__subcmd__runtime__subcmd__weights__subcmd__help,list)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__list"
+                ;;
+            arw__subcmd__runtime__subcmd__weights__subcmd__help,path)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__path"
+                ;;
+            arw__subcmd__runtime__subcmd__weights__subcmd__help,verify)
+                cmd="arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__verify"
                 ;;
             *)
                 ;;
@@ -653,7 +716,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help__subcmd__runtime)
-            opts="status restore smoke stub-llama"
+            opts="status restore smoke weights stub-llama"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -722,6 +785,76 @@ _arw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__weights)
+            opts="fetch list verify path"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__path)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__weights__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         arw__subcmd__man)
             opts="-h -V --dir --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -745,7 +878,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime)
-            opts="-h -V --no-restart-daemon --config --help --version status restore smoke stub-llama help"
+            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -763,7 +896,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help)
-            opts="status restore smoke stub-llama help"
+            opts="status restore smoke weights stub-llama help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -835,6 +968,76 @@ _arw() {
         arw__subcmd__runtime__subcmd__help__subcmd__stub__subcmd__llama)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__weights)
+            opts="fetch list verify path"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__path)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__weights__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -956,6 +1159,200 @@ _arw() {
                     return 0
                     ;;
                 --exit-at-start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights)
+            opts="-h -V --json --allow-downloads --dry-run --dir --no-restart-daemon --config --help --version fetch list verify path help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__fetch)
+            opts="-h -V --json --allow-downloads --dry-run --dir --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__help)
+            opts="fetch list verify path help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__path)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__list)
+            opts="-h -V --json --allow-downloads --dry-run --dir --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__path)
+            opts="-h -V --json --allow-downloads --dry-run --dir --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__weights__subcmd__verify)
+            opts="-h -V --json --allow-downloads --dry-run --dir --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,15 +34,16 @@ complete -c arw -n "__fish_arw_needs_command" -f -a "chat" -d 'Send a chat messa
 complete -c arw -n "__fish_arw_needs_command" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "man" -d 'Print the man page (or write every page into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -s h -l help -d 'Print help'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -s V -l version -d 'Print version'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke stub-llama help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l json -d 'Print `{"supervisor": ..., "matrix": ...}` as one JSON document'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l watch -d 'Keep running and re-render on every pushed `runtime.updated` event'
@@ -70,6 +71,19 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from smoke" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -l dir -d 'Put the `<file>` link here instead of `$ARW_HOME/cache/models`' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -l json -d 'Print one JSON document on stdout (progress still goes to stderr)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -l allow-downloads -d 'Allow downloading (same as `LLAMA_ALLOW_DOWNLOADS=1`)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -l dry-run -d 'Only report what a fetch would download and whether it fits on disk and in memory'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -f -a "fetch" -d 'Make a model available: reuse a verified copy, else download it (default)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -f -a "list" -d 'Show cached GGUF files: size, whether verified, path'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -f -a "verify" -d 'Re-hash cached files and compare them with their expected sha256'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -f -a "path" -d 'Print the local path to use as `LLAMA_MODEL_PATH`'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from weights" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l host -d 'Address to listen on' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l port -d 'TCP port to listen on (0 picks a free one)' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l model -d 'Model id reported by /v1/models and in completions' -r
@@ -88,6 +102,7 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
@@ -165,6 +180,7 @@ complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcom
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "serve" -d 'Run the daemon in the foreground'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "status" -d 'Is the daemon running, and which build is it?'

@@ -63,6 +63,21 @@ pub enum RuntimeCommand {
     /// LLAMA_SERVER_BIN, LLAMA_MODEL_PATH, LLAMA_SERVER_ARGS, LLAMA_SERVER_PORT,
     /// LLAMA_GPU_SIMULATE, LLAMA_GPU_REQUIRE_REAL, RUNTIME_SMOKE_* (see README).
     Smoke(SmokeArgs),
+    /// Fetch, list, verify or locate GGUF weights in the Hugging Face cache.
+    ///
+    /// Nothing is downloaded without `--allow-downloads` or
+    /// `LLAMA_ALLOW_DOWNLOADS=1`; without it arw reuses verified local copies
+    /// or prints a checklist and exits 1. Downloads run in the daemon, land in
+    /// the Hugging Face cache (`HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+    /// `~/.cache/huggingface/hub`), are checked against their sha256, resume
+    /// after interruptions, and get a link in `$ARW_HOME/cache/models/`.
+    ///
+    /// Environment: `HF_TOKEN` / `HUGGINGFACEHUB_API_TOKEN` (never printed),
+    /// `HF_ENDPOINT`, `LLAMA_MODEL_SOURCES="repo::file,..."`,
+    /// `ARW_MODEL_SOURCES` (roster file), `ARW_WEIGHTS_STALL_SECS` (30),
+    /// `ARW_WEIGHTS_RETRIES` (5), `ARW_WEIGHTS_BACKOFF_MS` (500),
+    /// `LLAMA_ARG_CTX_SIZE` (context for the memory estimate).
+    Weights(WeightsArgs),
     /// Serve a stub llama-server endpoint (used by smoke runs and tests).
     #[command(hide = true)]
     StubLlama(crate::stub::StubArgs),
@@ -136,6 +151,47 @@ pub struct ChatArgs {
     /// Print the runtime's whole answer (OpenAI shape) as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WeightsArgs {
+    #[command(subcommand)]
+    pub command: Option<WeightsCommand>,
+    /// Print one JSON document on stdout (progress still goes to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Allow downloading (same as `LLAMA_ALLOW_DOWNLOADS=1`).
+    #[arg(long, global = true)]
+    pub allow_downloads: bool,
+    /// Only report what a fetch would download and whether it fits on disk
+    /// and in memory.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Put the `<file>` link here instead of `$ARW_HOME/cache/models`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WeightsCommand {
+    /// Make a model available: reuse a verified copy, else download it (default).
+    Fetch {
+        /// `repo::file`, a file name or a repo from the roster; default: the
+        /// roster's models in order, stopping at the first that is available.
+        model: Option<String>,
+    },
+    /// Show cached GGUF files: size, whether verified, path.
+    List,
+    /// Re-hash cached files and compare them with their expected sha256.
+    Verify {
+        /// Only this model (`repo::file`, file name or repo); default: all.
+        model: Option<String>,
+    },
+    /// Print the local path to use as `LLAMA_MODEL_PATH`.
+    Path {
+        /// `repo::file`, a file name or a repo from the roster.
+        model: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,19 @@ use std::collections::BTreeMap;
 
 /// Prefixes and names forwarded from the client's environment.
 const PREFIXES: &[&str] = &["LLAMA_", "RUNTIME_SMOKE_", "SMOKE_", "HF_", "VISION_SMOKE_", "ARW_SMOKE_"];
-const NAMES: &[&str] =
-    &["MODE", "HUGGINGFACEHUB_API_TOKEN", "ARW_NODE_ID", "ARW_RUNTIME_MATRIX_TTL_SECS", "XDG_CACHE_HOME"];
+const NAMES: &[&str] = &[
+    "MODE",
+    "HUGGINGFACEHUB_API_TOKEN",
+    "ARW_NODE_ID",
+    "ARW_RUNTIME_MATRIX_TTL_SECS",
+    "XDG_CACHE_HOME",
+    // runtime weights (SPEC §6)
+    "ARW_MODEL_SOURCES",
+    "ARW_WEIGHTS_STALL_SECS",
+    "ARW_WEIGHTS_RETRIES",
+    "ARW_WEIGHTS_BACKOFF_MS",
+    "XDG_CONFIG_HOME",
+];
 
 pub fn is_forwarded(name: &str) -> bool {
     NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))

@@ -97,6 +97,9 @@ pub enum Request {
     Reload,
     /// Stop every runtime and exit.
     Shutdown,
+    /// Fetch, list, verify or locate GGUF weights (SPEC §6); a fetch streams
+    /// `weights.progress` events before its report.
+    Weights(WeightsRequest),
     /// A chat completion forwarded to a runtime (OpenAI shape).
     Chat(ChatRequest),
     /// An end-to-end smoke run; stages arrive as `smoke.stage` events.
@@ -164,6 +167,8 @@ pub enum Response {
     Smoke(Box<crate::smoke::report::SmokeReport>),
     /// The request was carried out and has nothing to report.
     Done,
+    /// What `runtime weights` found, fetched or verified.
+    Weights(WeightsReport),
 }
 
 /// Pushed events, tagged `{"type": ..., "data": ...}`.
@@ -173,6 +178,9 @@ pub enum Event {
     /// A fresh runtime matrix (with the supervisor view it was computed from).
     #[serde(rename = "runtime.updated")]
     RuntimeUpdated(StatusReport),
+    /// Progress of a weights download or verification.
+    #[serde(rename = "weights.progress")]
+    WeightsProgress(WeightsProgress),
     /// A piece of a streamed chat reply.
     #[serde(rename = "chat.delta")]
     ChatDelta(String),
@@ -193,6 +201,9 @@ pub struct ChatReply {
     /// Time to the first streamed piece, when streaming.
     pub first_token_ms: Option<u64>,
 }
+
+mod weights;
+pub use weights::*;
 
 /// Status payload; `matrix` is the SPEC §3 document.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! Human output: comfy-table tables and one-line badges. JSON output is the
 //! protocol types serialized as they are.
 
+pub mod weights;
+
 use crate::matrix::{Matrix, NodeEntry};
 use crate::protocol::{RestoreReport, StatusReport};
 use crate::supervisor::view::{RuntimeView, State};

@@ -6,6 +6,7 @@ mod docs;
 mod restore;
 mod smoke;
 mod status;
+mod weights;
 
 use crate::cli::{Cli, Command, DaemonCommand, RuntimeCommand};
 use crate::client::{self, Client, ConnectPolicy};
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Runtime(RuntimeCommand::Restore(args)) => restore::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Smoke(args)) => smoke::run(&ctx, args),
         Command::Chat(args) => chat::run(&ctx, args),
+        Command::Runtime(RuntimeCommand::Weights(args)) => weights::run(&ctx, args),
         Command::Runtime(RuntimeCommand::StubLlama(args)) => crate::stub::run(args).map(|()| Exit::Ok),
         Command::Daemon(DaemonCommand::Serve { config, fake_build_id }) => {
             crate::daemon::serve(crate::daemon::ServeOptions { config, fake_build_id }).map(|()| Exit::Ok)

@@ -65,6 +65,8 @@ pub struct Ctx {
     pub origin: Mutex<String>,
     pub build_id: String,
     pub shutdown: watch::Sender<bool>,
+    /// Weights downloads the daemon runs for clients (SPEC §6).
+    pub weights: crate::weights::jobs::Jobs,
 }
 
 impl Ctx {
@@ -224,6 +226,7 @@ fn start_services(
         origin: Mutex::new(origin),
         build_id: fake_build_id.unwrap_or_else(|| crate::protocol::BUILD_ID.to_string()),
         shutdown: watch::channel(false).0,
+        weights: Default::default(),
     });
     tokio::spawn(publish_matrix(ctx.clone()));
     tokio::spawn(exit_when_idle(ctx.clone()));
@@ -249,6 +252,8 @@ async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::List
 }
 
 async fn shut_down(ctx: &Ctx) {
+    // Downloads resume from their `.incomplete` files next time.
+    ctx.weights.abort_all();
     dlog!("shutting down: draining {} request(s)", ctx.in_flight.load(Ordering::SeqCst));
     let deadline = tokio::time::Instant::now() + DRAIN;
     let mut clients = ctx.clients.subscribe();
@@ -291,15 +296,17 @@ async fn publish_matrix(ctx: Arc<Ctx>) {
     }
 }
 
-/// Exits after `idle_timeout_secs` with no client connected and no runtime
-/// process alive.
+/// Exits after `idle_timeout_secs` with no client connected, no runtime
+/// process alive and no weights download running.
 async fn exit_when_idle(ctx: Arc<Ctx>) {
     let mut clients = ctx.clients.subscribe();
     let mut views = ctx.supervisor.subscribe();
+    let mut downloads = ctx.weights.active();
     loop {
         let timeout = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).idle_timeout_secs;
-        let idle =
-            *clients.borrow_and_update() == 0 && views.borrow_and_update().runtimes.iter().all(|r| r.pid.is_none());
+        let idle = *clients.borrow_and_update() == 0
+            && views.borrow_and_update().runtimes.iter().all(|r| r.pid.is_none())
+            && *downloads.borrow_and_update() == 0;
         let sleep = async {
             if idle && timeout > 0 {
                 tokio::time::sleep(Duration::from_secs(timeout)).await
@@ -315,6 +322,7 @@ async fn exit_when_idle(ctx: Arc<Ctx>) {
             }
             r = clients.changed() => if r.is_err() { return },
             r = views.changed() => if r.is_err() { return },
+            r = downloads.changed() => if r.is_err() { return },
         }
     }
 }

@@ -99,21 +99,34 @@ impl Plan {
     }
 }
 
-/// Lines telling an operator how to get weights for a real run (SPEC §6).
-pub fn weights_checklist(model_path: Option<&str>) -> Vec<String> {
-    let mut lines = Vec::new();
-    match model_path {
-        Some(p) => lines.push(format!("LLAMA_MODEL_PATH points at `{p}`, which does not exist")),
-        None => lines.push("LLAMA_MODEL_PATH is not set".to_string()),
+/// Lines telling an operator how to get weights for a real run: the weights
+/// command's own checklist (SPEC §6) under a line saying what is wrong.
+fn weights_checklist(
+    ctx: &crate::daemon::Ctx,
+    knobs: &crate::knobs::Knobs,
+    cwd: &Path,
+    model_path: Option<&str>,
+) -> Vec<String> {
+    use crate::weights::{checklist, sources, WeightsEnv};
+    let mut lines = vec![match model_path {
+        Some(p) => format!("LLAMA_MODEL_PATH points at `{p}`, which does not exist"),
+        None => "LLAMA_MODEL_PATH is not set".to_string(),
+    }];
+    let env = WeightsEnv::resolve(knobs, cwd, None, false, &ctx.paths.cache_dir());
+    let roster = sources::load(knobs, cwd).map(|r| r.models);
+    match (env, roster) {
+        (Ok(env), Ok(models)) => {
+            let c = checklist::build(&env, &models, None, checklist::Reason::NoOptIn);
+            lines.extend(c.steps.iter().enumerate().map(|(i, s)| format!("{}. {s}", i + 1)));
+            if !c.mirrors.is_empty() {
+                lines.push(format!("mirrors: {}", c.mirrors.join(", ")));
+            }
+        }
+        (Err(e), _) => lines.push(format!("cannot build the weights checklist: {e}")),
+        (_, Err(e)) => lines.push(format!("cannot read the model roster: {e}")),
     }
-    lines.extend([
-        "1. get a Hugging Face read token: https://huggingface.co/settings/tokens".to_string(),
-        "2. export HF_TOKEN=hf_...".to_string(),
-        "3. arw runtime weights --allow-downloads   (default TinyLlama GGUF into the Hugging Face cache)".to_string(),
-        "4. export LLAMA_MODEL_PATH=\"$(arw runtime weights path)\"".to_string(),
-        "   or, for a quick check with tiny test models: scripts/fetch-test-models".to_string(),
-        "5. MODE=real LLAMA_SERVER_BIN=/path/to/llama-server arw runtime smoke".to_string(),
-    ]);
+    lines.push("then: MODE=real LLAMA_SERVER_BIN=/path/to/llama-server arw runtime smoke".to_string());
+    lines.push("(tiny test models without a download: scripts/fetch-test-models)".to_string());
     lines
 }
 
@@ -174,25 +187,35 @@ impl Run<'_> {
 
     async fn plan_real(&mut self, extra: Vec<String>) -> Result<Plan, Halt> {
         let gpu = self.req.mode == Mode::Gpu;
+        // Both prerequisites are checked before giving up, so an operator
+        // missing both learns it from one run.
         let t = Instant::now();
         let bin_name = self.knobs.non_empty("LLAMA_SERVER_BIN").unwrap_or_else(|| "llama-server".to_string());
-        let Some(bin) = find_in_path(&bin_name) else {
-            let why = format!(
-                "llama-server not found (`{bin_name}`): set LLAMA_SERVER_BIN=/path/to/llama-server \
-                 (scripts/install-llama-server builds one)"
-            );
-            return Err(self.skip("llama-server", t, why));
-        };
-        self.pass("llama-server", t, bin.display().to_string());
-
-        let t = Instant::now();
+        let bin = find_in_path(&bin_name);
         let model_path = self.knobs.non_empty("LLAMA_MODEL_PATH");
         let model = model_path.as_deref().map(PathBuf::from).filter(|p| p.is_file());
-        let Some(model) = model else {
-            let checklist = weights_checklist(model_path.as_deref());
-            self.report.checklist = Some(checklist.clone());
+        let mut missing = Vec::new();
+        match &bin {
+            Some(bin) => self.pass("llama-server", t, bin.display().to_string()),
+            None => {
+                let why = format!(
+                    "llama-server not found (`{bin_name}`): set LLAMA_SERVER_BIN=/path/to/llama-server \
+                     (scripts/install-llama-server builds one)"
+                );
+                self.record("llama-server", "skipped", t, why.clone());
+                missing.push(why);
+            }
+        }
+        let t = Instant::now();
+        if model.is_none() {
+            let checklist = weights_checklist(self.ctx, &self.knobs, &self.req.root, model_path.as_deref());
             let why = format!("no weights: {}", checklist[0]);
-            return Err(self.skip("weights", t, why));
+            self.record("weights", "skipped", t, why.clone());
+            self.report.checklist = Some(checklist);
+            missing.push(why);
+        }
+        let (Some(bin), Some(model)) = (bin, model) else {
+            return Err(Halt::Skipped(missing.join("; ")));
         };
         let model_bytes = std::fs::metadata(&model).map(|m| m.len()).unwrap_or(0);
         let user_args = match self.knobs.non_empty("LLAMA_SERVER_ARGS") {

@@ -6,6 +6,7 @@ mod restore;
 mod smoke;
 mod status;
 pub mod watch;
+mod weights;
 
 use super::Ctx;
 use crate::knobs::Knobs;
@@ -25,6 +26,7 @@ where
         Request::Shutdown => daemon::shutdown(ctx),
         Request::Chat(req) => chat::handle(ctx, id, req, tx).await,
         Request::Smoke(req) => smoke::handle(ctx, id, req, knobs, tx).await,
+        Request::Weights(req) => weights::handle(ctx, id, req, knobs, tx).await,
         Request::Watch => unreachable!("streams are handled by the connection"),
     }
 }
