@@ -275,3 +275,27 @@ fn bad_mode_is_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`MODE=turbo` is not a smoke mode"));
 }
+
+/// `MODE=gpu` on a machine without a GPU never passes: it downgrades to the
+/// simulated path and says why, or fails with LLAMA_GPU_REQUIRE_REAL=1.
+#[test]
+fn gpu_mode_without_gpu_downgrades() {
+    let base = Arw::new();
+    let model = base.dir.path().join("small.gguf");
+    write_gguf(&model, 2, 512, 1024, false);
+    let arw =
+        base.env("MODE", "gpu").env("LLAMA_SERVER_BIN", "/bin/true").env("LLAMA_MODEL_PATH", model.to_str().unwrap());
+    if node(&arw.status())["accelerators"]["gpu"]["available"] == true {
+        eprintln!("skipping: this machine has a real GPU, so MODE=gpu would run for real");
+        return;
+    }
+    let (out, doc) = smoke(&arw, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(doc["outcome"], "downgraded", "{doc:#}");
+    assert_eq!(doc["ran"], "simulated-gpu");
+    assert!(doc["reason"].as_str().unwrap().contains("no GPU found"), "{doc}");
+    assert_eq!(stage(&doc, "gpu")["outcome"], "skipped");
+    let (out, doc) = smoke(&arw.env("LLAMA_GPU_REQUIRE_REAL", "1"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(doc["outcome"], "failed");
+}

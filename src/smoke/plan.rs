@@ -148,6 +148,16 @@ fn has_flag(args: &[String], names: &[&str]) -> bool {
     args.iter().any(|a| names.iter().any(|n| a == n || a.starts_with(&format!("{n}="))))
 }
 
+/// Whether `bin --help` lists `flag` (llama-server's flags change between builds).
+async fn help_mentions(bin: &Path, flag: &str) -> bool {
+    let help =
+        tokio::process::Command::new(bin).arg("--help").stdin(std::process::Stdio::null()).kill_on_drop(true).output();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), help).await {
+        Ok(Ok(o)) => [o.stdout, o.stderr].iter().any(|text| String::from_utf8_lossy(text).contains(flag)),
+        _ => false,
+    }
+}
+
 /// Resolves a command name the way a shell would.
 fn find_in_path(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
@@ -301,8 +311,11 @@ impl Run<'_> {
             if !has_flag(&user_args, &["-ngl", "--n-gpu-layers", "--gpu-layers"]) {
                 args.extend(["--n-gpu-layers".to_string(), "999".to_string()]);
             }
-            // Offload lines are only logged at verbosity 4 and above.
-            if !has_flag(&user_args, &["-lv", "--verbosity", "--log-verbosity", "-v", "--verbose"]) {
+            // Offload lines are only logged at verbosity 4 and above in
+            // recent builds; older ones log them by default and reject -lv.
+            if !has_flag(&user_args, &["-lv", "--verbosity", "--log-verbosity", "-v", "--verbose"])
+                && help_mentions(&bin, "--log-verbosity").await
+            {
                 args.extend(["-lv".to_string(), "4".to_string()]);
             }
         }
