@@ -77,13 +77,33 @@ pub struct LogExcerpt {
     pub error_line: Option<String>,
 }
 
-/// Lines that read as an error: llama.cpp's `E` level marker, or the usual
-/// words. Warnings (`W`) are not errors.
-fn is_error_line(line: &str) -> bool {
-    let lower = line.to_ascii_lowercase();
-    line.starts_with("E ")
-        || line.contains(" E ")
-        || ["error", "failed", "fatal", "panicked", "couldn't", "cannot", "could not"].iter().any(|w| lower.contains(w))
+/// llama.cpp's level marker: `0.00.002.829 E srv ...` or `E ...`.
+fn level(line: &str) -> Option<char> {
+    let rest = line.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').trim_start();
+    let mut chars = rest.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c @ ('E' | 'W' | 'I' | 'D')), Some(' ')) => Some(c),
+        _ => None,
+    }
+}
+
+/// The line that best names the cause: the first one llama.cpp marks as an
+/// error (`E`), else the first unmarked line with an error word. Warnings
+/// and info lines that merely mention "failed" are skipped.
+fn first_error_line(lines: &[String]) -> Option<String> {
+    if let Some(l) = lines.iter().find(|l| level(l) == Some('E')) {
+        return Some(l.clone());
+    }
+    lines
+        .iter()
+        .find(|l| {
+            let lower = l.to_ascii_lowercase();
+            level(l).is_none()
+                && ["error", "failed", "fatal", "panicked", "couldn't", "cannot", "could not"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+        })
+        .cloned()
 }
 
 /// The last non-empty lines the runtime wrote since `offset`, and the first
@@ -104,7 +124,7 @@ pub fn log_excerpt(path: &Path, offset: u64) -> LogExcerpt {
         .filter(|l| !l.trim().is_empty() && !l.starts_with("=== arw:"))
         .map(|l| l.chars().take(300).collect())
         .collect();
-    let error_line = lines.iter().find(|l| is_error_line(l)).cloned();
+    let error_line = first_error_line(&lines);
     let keep = lines.len().saturating_sub(TAIL_LINES);
     lines.drain(..keep);
     LogExcerpt { tail: lines, error_line }
@@ -226,7 +246,8 @@ mod tests {
         std::fs::write(&path, "old run line\n=== arw: starting x ===\n").unwrap();
         let offset = std::fs::metadata(&path).unwrap().len();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        writeln!(f, "0.00.01 W warning: slow disk").unwrap();
+        writeln!(f, "0.00.01 W warning: failed to pin memory").unwrap();
+        writeln!(f, "error: something plain").unwrap();
         writeln!(f, "0.00.02 E gguf_init_from_file: failed to open GGUF file 'x'").unwrap();
         for i in 0..8 {
             writeln!(f, "line {i}").unwrap();
