@@ -36,6 +36,7 @@ bench:
     bench/run
     bench/smoke
     bench/real
+    bench/weights
 
 # Everything CI checks.
 ci:
