@@ -130,18 +130,25 @@ fn weights_checklist(
     lines
 }
 
-/// `-c N`, `--ctx-size N` or `--ctx-size=N` in user arguments.
-fn ctx_from_args(args: &[String]) -> Option<u32> {
+/// The value of `NAME V` or `NAME=V` for any of `names` in user arguments.
+fn value_of(args: &[String], names: &[&str]) -> Option<String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "-c" || a == "--ctx-size" {
-            return it.next().and_then(|v| v.parse().ok());
-        }
-        if let Some(v) = a.strip_prefix("--ctx-size=") {
-            return v.parse().ok();
+        for name in names {
+            if a == name {
+                return it.next().cloned();
+            }
+            if let Some(v) = a.strip_prefix(&format!("{name}=")) {
+                return Some(v.to_string());
+            }
         }
     }
     None
+}
+
+/// `-c N`, `--ctx-size N` or `--ctx-size=N` in user arguments.
+fn ctx_from_args(args: &[String]) -> Option<u32> {
+    value_of(args, &["-c", "--ctx-size"]).and_then(|v| v.parse().ok())
 }
 
 fn has_flag(args: &[String], names: &[&str]) -> bool {
@@ -297,13 +304,24 @@ impl Run<'_> {
             self.pass("gpu", t, names.join(", "));
         }
 
-        let port = match self.knobs.parsed::<u16>(&["LLAMA_SERVER_PORT"]) {
+        let mut port = match self.knobs.parsed::<u16>(&["LLAMA_SERVER_PORT"]) {
             Ok(p) => p,
             Err(e) => return Err(self.fail("launch", Instant::now(), e)),
         };
-        let port_arg = port.map(|p| p.to_string()).unwrap_or_else(|| "{port}".to_string());
-        let mut args =
-            vec!["--model".to_string(), model_str, "--host".into(), "127.0.0.1".into(), "--port".into(), port_arg];
+        // A `--port` in LLAMA_SERVER_ARGS is where the server will listen, so
+        // it is where arw must probe; a second `--port` from arw would lose.
+        if let Some(p) = value_of(&user_args, &["--port"]) {
+            match p.parse::<u16>() {
+                Ok(p) => port = Some(p),
+                Err(_) => {
+                    return Err(self.fail("launch", Instant::now(), format!("LLAMA_SERVER_ARGS has `--port {p}`")))
+                }
+            }
+        }
+        let mut args = vec!["--model".to_string(), model_str, "--host".into(), "127.0.0.1".into()];
+        if value_of(&user_args, &["--port"]).is_none() {
+            args.extend(["--port".to_string(), port.map(|p| p.to_string()).unwrap_or_else(|| "{port}".to_string())]);
+        }
         if ctx_from_args(&user_args).is_none() {
             args.extend(["--ctx-size".to_string(), n_ctx.to_string()]);
         }
@@ -357,6 +375,7 @@ mod tests {
         assert_eq!(ctx_from_args(&v("--ctx-size=8192")), Some(8192));
         assert_eq!(ctx_from_args(&v("--threads 2")), None);
         assert!(has_flag(&v("-ngl 10"), &["-ngl"]));
+        assert_eq!(value_of(&v("--threads 2 --port=9000"), &["--port"]).as_deref(), Some("9000"));
     }
 
     /// The generated manifest parses with the strict registry parser.
