@@ -125,11 +125,7 @@ impl Fetch {
             Some(h) => Some(h),
             None => hub::fetch_header(&self.http, url.clone(), env.token.as_ref(), remote.size, env.net.stall).await,
         };
-        let fit = super::fit::check(remote.size, have, &env.cache_dir, header.as_ref(), env.n_ctx, &self.knobs);
-        let lines = super::fit::describe(&fit);
-        report.phase("fit", Some(lines.join("\n")));
-        let disk_ok = fit.disk.fits;
-        r.fit = Some(fit);
+        let no_room = self.check_fit(report, r, remote.size, have, header.as_ref());
         if self.dry_run {
             r.status = "would_download".into();
             r.message = format!(
@@ -144,8 +140,8 @@ impl Fetch {
             );
             return Ok(());
         }
-        if !disk_ok {
-            return Err(("failed", format!("not downloading `{}`: {}", model.id(), lines[0])));
+        if let Some(why) = no_room {
+            return Err(("failed", format!("not downloading `{}`: {why}", model.id())));
         }
 
         // One downloader per blob, across processes (huggingface_hub's lock file).
@@ -218,11 +214,7 @@ impl Fetch {
         let rc = RepoCache::new(&env.cache_dir, &model.repo, &model.revision);
         let incomplete = rc.incomplete(sha256);
         let have = std::fs::metadata(&incomplete).map(|m| m.len()).unwrap_or(0);
-        let fit = super::fit::check(size, have, &env.cache_dir, None, env.n_ctx, &self.knobs);
-        let lines = super::fit::describe(&fit);
-        report.phase("fit", Some(lines.join("\n")));
-        let disk_ok = fit.disk.fits;
-        r.fit = Some(fit);
+        let no_room = self.check_fit(report, r, size, have, None);
         if self.dry_run {
             r.status = "would_download".into();
             r.message = format!(
@@ -231,8 +223,8 @@ impl Fetch {
             );
             return Ok(());
         }
-        if !disk_ok {
-            return Err(("failed", format!("not downloading `{}`: {}", model.id(), lines[0])));
+        if let Some(why) = no_room {
+            return Err(("failed", format!("not downloading `{}`: {why}", model.id())));
         }
         let _lock = self.lock(&rc.lock_file(sha256), report).await?;
         let blob = rc.blob(sha256);
@@ -321,6 +313,25 @@ impl Fetch {
 
     /// Takes the download lock, waiting (and saying so) while another
     /// process holds it.
+    /// Checks disk and memory fit, reports and records it; says why when
+    /// the file cannot fit on disk.
+    fn check_fit(
+        &self,
+        report: &Reporter,
+        r: &mut ModelReport,
+        size: u64,
+        have: u64,
+        header: Option<&crate::gguf::GgufInfo>,
+    ) -> Option<String> {
+        let env = &self.env;
+        let fit = super::fit::check(size, have, &env.cache_dir, header, env.n_ctx, &self.knobs);
+        let lines = super::fit::describe(&fit);
+        report.phase("fit", Some(lines.join("\n")));
+        let no_room = (!fit.disk.fits).then(|| lines[0].clone());
+        r.fit = Some(fit);
+        no_room
+    }
+
     async fn lock(&self, path: &Path, report: &Reporter) -> Result<std::fs::File, (&'static str, String)> {
         let fail = |e: std::io::Error| ("failed", format!("cannot take the lock `{}`: {e}", path.display()));
         if let Some(dir) = path.parent() {
