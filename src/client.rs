@@ -61,13 +61,24 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
             return Err(ArwError::DaemonUnreachable { socket, home: paths.home.clone(), reason: e.to_string() }.into())
         }
     };
-    protocol::write_frame(&mut stream, &Hello::current()).context("cannot send the handshake")?;
+    // A daemon that exits between our connect and its welcome (shutting
+    // down, idle exit, killed) resets or closes the connection: that is "no
+    // daemon", and the caller starts one, not an error for the user.
+    let gone = |e: &std::io::Error| {
+        matches!(e.kind(), IoKind::ConnectionReset | IoKind::ConnectionAborted | IoKind::BrokenPipe)
+    };
+    if let Err(e) = protocol::write_frame(&mut stream, &Hello::current()) {
+        if gone(&e) {
+            return Ok(Attempt::NoDaemon(e));
+        }
+        return Err(anyhow::Error::new(e).context("cannot send the handshake"));
+    }
     let welcome: Welcome = match protocol::read_frame(&mut stream) {
         Ok(w) => w,
-        // A daemon that is shutting down closes without a welcome.
         Err(protocol::FrameError::Closed) => {
             return Ok(Attempt::NoDaemon(std::io::Error::new(IoKind::ConnectionAborted, "daemon is shutting down")))
         }
+        Err(protocol::FrameError::Io(e)) if gone(&e) => return Ok(Attempt::NoDaemon(e)),
         Err(e) => {
             return Err(ArwError::DaemonUnreachable {
                 socket,

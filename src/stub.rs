@@ -79,6 +79,7 @@ pub struct StubArgs {
 /// Runs the stub until SIGTERM/SIGINT; exits the process itself where
 /// llama-server would (bind failure → 1, `--exit-at-start`, `--crash-after`).
 pub fn run(args: StubArgs) -> anyhow::Result<()> {
+    crate::sys::ignore_sigpipe();
     if let Some(code) = args.exit_at_start {
         log(&format!("error: stub-llama: simulated startup failure (--exit-at-start {code})"));
         std::process::exit(code);

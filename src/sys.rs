@@ -11,6 +11,15 @@ pub fn reset_sigpipe() {
     }
 }
 
+/// Long-running servers (the daemon, the stub) must never die because a
+/// peer went away mid-write: the write fails with EPIPE and is handled.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a signal disposition to ignore is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// Sends `signal` to every process in group `pgid`.
 pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
     // SAFETY: plain syscall on integers.

@@ -108,6 +108,7 @@ macro_rules! dlog {
 
 /// Runs the daemon in the foreground until it is told to stop.
 pub fn serve(opts: ServeOptions) -> Result<()> {
+    crate::sys::ignore_sigpipe();
     let notify = std::env::var_os(NOTIFY_ENV).is_some();
     let result = serve_inner(opts, notify);
     if let Err(e) = &result {
