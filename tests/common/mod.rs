@@ -122,11 +122,22 @@ impl Arw {
 impl Drop for Arw {
     fn drop(&mut self) {
         let _ = self.cmd(&["daemon", "stop"]).env("ARW_NO_AUTOSTART", "1").output();
-        if let Some(pid) = self.daemon_pid() {
+        // A pid file left by a daemon a test SIGKILLed is stale, and pids wrap
+        // fast (pid_max is often 32768): only kill a process that is still an
+        // arw daemon of this very home.
+        if let Some(pid) = self.daemon_pid().filter(|&pid| is_daemon_of(pid, &self.home)) {
             // SAFETY: plain kill(2).
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
     }
+}
+
+/// Whether `pid` is `arw daemon serve` running with `ARW_HOME=home`.
+pub fn is_daemon_of(pid: u32, home: &Path) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let wanted = format!("ARW_HOME={}", home.display()).into_bytes();
+    cmdline.split(|&b| b == 0).any(|a| a == b"serve") && environ.split(|&b| b == 0).any(|v| v == wanted.as_slice())
 }
 
 /// The runtime with `id` in a status document.
