@@ -1,61 +1,53 @@
-//! Environment knobs that belong to a command, not to the daemon.
+//! Environment knobs belong to the command they are set on, not to the daemon.
 //!
-//! The client forwards these with every request; the daemon looks them up in
-//! the request first and falls back to its own environment (SPEC §1), so
+//! The client sends its whole environment with every request, and the
+//! daemon reads a request's knobs from that alone (SPEC §1): so
 //! `LLAMA_ALLOW_DOWNLOADS=1 arw runtime weights` works against a daemon that
-//! another shell started long ago.
+//! another shell started long ago, a knob that this command did not set is
+//! unset for it, and `${ANY_VAR}` in a manifest expands from the shell that
+//! asked. The daemon's own environment (inherited from the shell that
+//! started it) is the fallback for what no command asked for: runtimes it
+//! auto-starts, the matrix it publishes by itself.
 
 use std::collections::BTreeMap;
 
-/// Prefixes and names forwarded from the client's environment.
-const PREFIXES: &[&str] = &["LLAMA_", "RUNTIME_SMOKE_", "SMOKE_", "HF_", "VISION_SMOKE_", "ARW_SMOKE_"];
-const NAMES: &[&str] = &[
-    "MODE",
-    "HUGGINGFACEHUB_API_TOKEN",
-    "ARW_NODE_ID",
-    "ARW_RUNTIME_MATRIX_TTL_SECS",
-    "XDG_CACHE_HOME",
-    // runtime weights (SPEC §6)
-    "ARW_MODEL_SOURCES",
-    "ARW_WEIGHTS_STALL_SECS",
-    "ARW_WEIGHTS_RETRIES",
-    "ARW_WEIGHTS_BACKOFF_MS",
-    "XDG_CONFIG_HOME",
-];
-
-pub fn is_forwarded(name: &str) -> bool {
-    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-/// The knobs set in this process's environment.
+/// This process's environment, to send with a request.
 pub fn capture() -> BTreeMap<String, String> {
-    std::env::vars().filter(|(k, _)| is_forwarded(k)).collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
-/// Lookup of a knob for one request: the request's value, else the daemon's.
+/// Where one piece of work reads its knobs from.
 #[derive(Clone, Default)]
 pub struct Knobs {
-    request: BTreeMap<String, String>,
+    /// `None`: the daemon's own environment.
+    request: Option<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Knobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.request.keys()).finish()
+        match &self.request {
+            Some(map) => f.debug_list().entries(map.keys()).finish(),
+            None => f.write_str("<daemon environment>"),
+        }
     }
 }
 
 impl Knobs {
+    /// A request's environment, as the client sent it.
     pub fn new(request: BTreeMap<String, String>) -> Knobs {
-        Knobs { request }
+        Knobs { request: Some(request) }
     }
 
     /// Only the daemon's own environment.
     pub fn daemon() -> Knobs {
-        Knobs::default()
+        Knobs { request: None }
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
-        self.request.get(name).cloned().or_else(|| std::env::var(name).ok())
+        match &self.request {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
     }
 
     /// A knob that is set and not empty.
@@ -86,19 +78,17 @@ impl Knobs {
 mod tests {
     use super::*;
 
-    /// Request values win over the daemon's environment; names outside the
-    /// knob set are not forwarded.
+    /// A request sees its own environment only: what the command did not
+    /// set is unset, whatever the daemon's environment holds.
     #[test]
-    fn request_wins_and_filter_holds() {
+    fn request_environment_is_authoritative() {
         let mut req = BTreeMap::new();
         req.insert("LLAMA_SERVER_BIN".to_string(), "/from/request".to_string());
         let knobs = Knobs::new(req);
         assert_eq!(knobs.get("LLAMA_SERVER_BIN").as_deref(), Some("/from/request"));
-        assert!(!is_forwarded("PATH"));
-        assert!(is_forwarded("LLAMA_GPU_SIMULATE"));
-        assert!(is_forwarded("HF_TOKEN"));
-        assert!(!is_forwarded("ARW_HOME"));
-        assert!(!is_forwarded("SSH_AUTH_SOCK"));
+        assert_eq!(knobs.get("PATH"), None, "not sent, so not set for this request");
+        assert!(Knobs::daemon().get("PATH").is_some(), "the daemon's own work reads its environment");
+        assert!(capture().contains_key("PATH"));
     }
 
     /// Timeouts resolve in the order given, and garbage is an error.

@@ -87,7 +87,7 @@ fn reset_cell(rt: &RuntimeView, now: SystemTime) -> String {
 fn last_exit_cell(rt: &RuntimeView) -> String {
     match &rt.last_exit {
         None => "—".into(),
-        Some(exit) => match exit.error_line.as_ref().or(exit.stderr_tail.last()) {
+        Some(exit) => match &exit.error_line {
             Some(line) => format!("{}\n» {}", exit.detail, line),
             None => exit.detail.clone(),
         },

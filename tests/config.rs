@@ -93,3 +93,20 @@ fn other_config_against_running_daemon_is_noted() {
     let quiet = arw.cmd(&["runtime", "status", "--json"]).env("ARW_CONFIG", &a).output().unwrap();
     assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
 }
+
+/// `arw daemon restart` checks the manifest first: a broken one leaves the
+/// running daemon and its registry alone.
+#[test]
+fn restart_with_broken_config_keeps_the_daemon() {
+    let arw = Arw::with_config(&stub_runtime("one", &[], "auto_start = false"));
+    arw.status();
+    let pid = arw.daemon_pid().unwrap();
+    std::fs::write(arw.config_path(), "[[runtime]]\nid = \"x\"\nadapter = \"stub\"\ncommand = \"x\"\nport = 0\n")
+        .unwrap();
+    let out = arw.run(&["daemon", "restart"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not restarting") && err.contains("port"), "{err}");
+    assert_eq!(arw.daemon_pid(), Some(pid));
+    assert!(alive(pid));
+}

@@ -68,17 +68,29 @@ fn chat_through_daemon_with_real_model() {
     assert_eq!(http["errors_total"], 0);
 }
 
-/// Port already in use: error state, exit code 1, llama-server's own line quoted.
+/// Port already in use: refused up front when it is the runtime's fixed
+/// port; otherwise error state, exit code 1, llama-server's own line quoted.
 #[test]
 fn port_in_use() {
     let (Some(bin), Some(model)) = (llama_server(), tiny_gguf()) else { return };
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
+    // A fixed `port` someone else holds: arw refuses to start the runtime,
+    // because the other server would answer its probes and take its chats.
     let arw = Arw::with_config(&llama_runtime("busy", &bin, &model, Some(port), NO_RESTART));
     let status = arw.wait_for(LOAD, "error", |s| state(s, "busy") == "error");
-    let exit = &runtime(&status, "busy")["last_exit"];
+    let rt = runtime(&status, "busy");
+    assert_eq!(rt["last_exit"]["cause"], "spawn_failed", "{rt:#}");
+    assert!(rt["reason"].as_str().unwrap().contains(&format!("port {port} on 127.0.0.1 is already in use")), "{rt:#}");
+    // The port taken behind arw's back (llama-server told to use it): the
+    // server's own bind failure, exit 1 and its line quoted.
+    let manifest = llama_runtime("race", &bin, &model, None, NO_RESTART)
+        .replace("\"-lv\", \"4\"]", &format!("\"-lv\", \"4\", \"--port\", \"{port}\"]"));
+    let arw = Arw::with_config(&manifest);
+    let status = arw.wait_for(LOAD, "error", |s| state(s, "race") == "error");
+    let exit = &runtime(&status, "race")["last_exit"];
     assert_eq!((exit["cause"].as_str(), exit["code"].as_i64()), (Some("exited"), Some(1)), "{exit}");
-    expect_quoted(&arw, "busy", "couldn't bind HTTP server socket");
+    expect_quoted(&arw, "race", "couldn't bind HTTP server socket");
     let table = arw.ok(&["runtime", "status"]);
     assert!(table.contains("couldn't bind HTTP server socket"), "status table quotes it:\n{table}");
 }

@@ -48,7 +48,7 @@ fn exhausted_restore_exits_4_then_window_resets() {
 }
 
 /// A restore of a healthy runtime restarts it, waits for ready, prints the
-/// remaining budget, and is counted as manual.
+/// remaining budget, and is counted as manual without spending the budget.
 #[test]
 fn restore_reports_budget_and_counts_manual() {
     let arw = Arw::with_config(&stub_runtime("stub", &["--warmup-ms", "200"], ""));
@@ -57,7 +57,7 @@ fn restore_reports_budget_and_counts_manual() {
     let doc = arw.json(&["runtime", "restore", "--id", "stub", "--json"]);
     assert_eq!(doc["outcome"], "ready", "{doc}");
     assert_eq!(doc["restart_budget"]["manual"], 1);
-    assert_eq!(doc["restart_budget"]["remaining"], 2);
+    assert_eq!(doc["restart_budget"]["remaining"], 3, "an operator restore spends no automatic budget");
     assert!(doc["ready_ms"].as_u64().unwrap() >= 200, "waited for warm-up: {doc}");
     assert!(wait_gone(old_pid, Duration::from_secs(5)), "old process stopped");
     let after = arw.status();
@@ -68,7 +68,11 @@ fn restore_reports_budget_and_counts_manual() {
     assert_eq!(rt["last_exit"]["cause"], "stopped");
 
     let text = arw.ok(&["runtime", "restore", "--id", "stub"]);
-    assert!(text.contains("`stub` is ready") && text.contains("restart budget: 1 of 3 left"), "{text}");
+    assert!(
+        text.contains("`stub` is ready") && text.contains("restart budget: 3 of 3 left (0 automatic, 2 manual"),
+        "{text}"
+    );
+    assert_eq!(node(&arw.status())["status"]["code"], "ok", "restores alone put no pressure on the node");
 }
 
 /// An unknown id is a usage error listing the known ids.

@@ -299,3 +299,14 @@ fn gpu_mode_without_gpu_downgrades() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(doc["outcome"], "failed");
 }
+
+/// Asking for the simulated GPU and for a real one at once is a failure,
+/// never a pass on the stub.
+#[test]
+fn require_real_with_simulate_fails() {
+    let arw = Arw::new().env("MODE", "gpu").env("LLAMA_GPU_SIMULATE", "1").env("LLAMA_GPU_REQUIRE_REAL", "1");
+    let (out, doc) = smoke(&arw, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(doc["outcome"], "failed", "{doc:#}");
+    assert!(doc["reason"].as_str().unwrap().contains("LLAMA_GPU_REQUIRE_REAL"), "{doc}");
+}

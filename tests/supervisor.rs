@@ -141,3 +141,16 @@ fn missing_command_is_spawn_failed() {
     assert_eq!(rt["last_exit"]["cause"], "spawn_failed");
     assert!(rt["reason"].as_str().unwrap().contains("/nonexistent/llama-server"), "{rt}");
 }
+
+/// A runtime without a health endpoint is not `ready` just because it
+/// started: one that dies within its first second never was.
+#[test]
+fn process_runtime_is_not_ready_until_it_stays_up() {
+    let manifest = "[[runtime]]\nid = \"brief\"\nadapter = \"process\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 0.3; exit 2\"]\nauto_start = false\n";
+    let arw = Arw::with_config(manifest);
+    let out = arw.run(&["runtime", "restore", "--id", "brief", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["outcome"], "failed", "{doc:#}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(doc["message"].as_str().unwrap().contains("exited with code 2"), "{doc}");
+}

@@ -78,6 +78,9 @@ pub fn stop(ctx: &Ctx) -> Result<Exit> {
 }
 
 pub fn restart(ctx: &Ctx) -> Result<Exit> {
+    // Check the manifest the new daemon will load before stopping a working one.
+    crate::registry::load(None, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("not restarting: {e}; the running daemon keeps its registry"))?;
     stop(ctx)?;
     let client = ctx.connect()?;
     println!("arw daemon {} started", client.welcome.pid);

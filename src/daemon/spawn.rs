@@ -36,13 +36,9 @@ pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log));
-    // Knobs belong to the command that sets them and are forwarded with each
-    // request; the daemon must not keep the first caller's as its defaults.
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(crate::knobs::is_forwarded) {
-            cmd.env_remove(&name);
-        }
-    }
+    // The daemon inherits this shell's environment: it is the fallback for
+    // work no command asks for (auto-started runtimes' `${VAR}`s). Requests
+    // carry their own environment and never read it.
     // Keep the daemon out of this shell's session and process group, so
     // Ctrl-C in the terminal that started it does not reach it.
     // SAFETY: setsid is async-signal-safe.

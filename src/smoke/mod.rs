@@ -317,7 +317,7 @@ impl Run<'_> {
                         let mut why = rt.reason.clone().unwrap_or_else(|| "failed".into());
                         if let Some(exit) = &rt.last_exit {
                             why = exit.detail.clone();
-                            if let Some(line) = exit.error_line.as_ref().or(exit.stderr_tail.last()) {
+                            if let Some(line) = &exit.error_line {
                                 why.push_str(&format!(": {line}"));
                             }
                         }

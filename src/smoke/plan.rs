@@ -187,6 +187,10 @@ impl Run<'_> {
             Mode::Vision => Ok(Plan::stub("vision", false, true, extra)),
             Mode::Gpu if self.knobs.flag("LLAMA_GPU_SIMULATE") => {
                 let t = Instant::now();
+                if self.knobs.flag("LLAMA_GPU_REQUIRE_REAL") {
+                    let why = "LLAMA_GPU_REQUIRE_REAL=1 forbids the simulated GPU that LLAMA_GPU_SIMULATE=1 asks for";
+                    return Err(self.fail("gpu", t, why));
+                }
                 self.pass("gpu", t, "LLAMA_GPU_SIMULATE=1: the stub prints llama.cpp's GPU offload lines");
                 self.report.ran = "simulated-gpu".into();
                 Ok(Plan::stub("simulated-gpu", true, false, extra))

@@ -50,8 +50,10 @@ impl Budget {
         self.restarts.push_back((now, kind));
     }
 
+    /// Automatic restarts in the window: what the budget limits. Operator
+    /// restores are recorded and shown, but never spend it.
     pub fn used(&self, now: SystemTime) -> u32 {
-        self.in_window(now).count() as u32
+        self.in_window(now).filter(|(_, k)| *k == RestartKind::Automatic).count() as u32
     }
 
     pub fn remaining(&self, now: SystemTime) -> u32 {
@@ -69,9 +71,9 @@ impl Budget {
         self.remaining(now) > 0
     }
 
-    /// When the oldest restart still in the window drops out of it.
+    /// When the oldest automatic restart still in the window drops out of it.
     pub fn reset_at(&self, now: SystemTime) -> Option<SystemTime> {
-        self.in_window(now).next().map(|(at, _)| *at + self.window())
+        self.in_window(now).find(|(_, k)| *k == RestartKind::Automatic).map(|(at, _)| *at + self.window())
     }
 
     /// Wait before the next automatic restart: `backoff_initial_ms` doubled
@@ -94,7 +96,7 @@ impl Budget {
         BudgetView {
             max_restarts: self.policy.max_restarts,
             window_secs: self.policy.window_secs,
-            used: automatic + manual,
+            used: automatic,
             remaining: self.remaining(now),
             reset_at: self.reset_at(now).map(crate::time::rfc3339),
             automatic,
@@ -116,21 +118,24 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
     }
 
-    /// Three restarts spend a budget of three; the window frees them again.
+    /// Three automatic restarts spend a budget of three; the window frees
+    /// them again; a restore in between is counted but spends nothing.
     #[test]
     fn budget_spends_and_resets_with_the_window() {
         let mut b = Budget::new(policy(3, 600));
         assert_eq!(b.remaining(t(0)), 3);
         b.record(t(0), RestartKind::Automatic);
+        b.record(t(5), RestartKind::Manual);
         b.record(t(10), RestartKind::Automatic);
-        b.record(t(20), RestartKind::Manual);
+        assert!(!b.exhausted(t(15)), "an operator restore does not spend the budget");
+        b.record(t(20), RestartKind::Automatic);
         assert!(b.exhausted(t(30)));
         assert_eq!(b.reset_at(t(30)), Some(t(600)));
         assert_eq!(b.remaining(t(599)), 0);
         assert_eq!(b.remaining(t(600)), 1);
         assert_eq!(b.remaining(t(621)), 3);
         let v = b.view(t(30));
-        assert_eq!((v.used, v.automatic, v.manual, v.exhausted), (3, 2, 1, true));
+        assert_eq!((v.used, v.automatic, v.manual, v.exhausted), (3, 3, 1, true));
     }
 
     /// Backoff doubles per automatic restart in the window and is capped.

@@ -315,6 +315,15 @@ impl Supervisor {
         let spec = rt.spec.clone();
 
         let port = match spec.port {
+            // Someone else answering on a fixed port would pass our health
+            // probe and take our chats: refuse to start instead.
+            Some(p) if std::net::TcpListener::bind((spec.host.as_str(), p)).is_err() => {
+                fail_to_start(
+                    rt,
+                    format!("port {p} on {} is already in use by another process; free it or change `port`", spec.host),
+                );
+                return;
+            }
             Some(p) => Some(p),
             None if spec.uses_port_placeholder() => match process::free_port(&spec.host) {
                 Ok(p) => Some(p),

@@ -76,6 +76,7 @@ pub struct ExitRecord {
 pub struct BudgetView {
     pub max_restarts: u32,
     pub window_secs: u64,
+    /// Automatic restarts in the window (what `max_restarts` limits).
     pub used: u32,
     pub remaining: u32,
     /// When the oldest restart in the window expires (RFC 3339), if any.

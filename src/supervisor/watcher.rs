@@ -12,6 +12,8 @@ use tokio::sync::mpsc;
 /// it, and a slow one costs ten cheap probes a second.
 const STARTUP_PROBE_FIRST: Duration = Duration::from_millis(5);
 const STARTUP_PROBE_MAX: Duration = Duration::from_millis(100);
+/// How long a runtime with no health endpoint must stay up to count as ready.
+pub const NO_PROBE_SETTLE: Duration = Duration::from_secs(1);
 
 pub struct Watch {
     pub id: String,
@@ -33,7 +35,15 @@ pub async fn watch_process(mut w: Watch) {
     let mut ready = false;
     let mut deadline_sent = false;
     if w.url.is_none() {
-        // Nothing to probe: a process adapter is ready once it runs.
+        // Nothing to probe: a runtime without an endpoint counts as ready
+        // once it has stayed up for a while, never merely because it started.
+        tokio::select! {
+            status = w.child.wait() => {
+                let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
+                return;
+            }
+            _ = tokio::time::sleep(NO_PROBE_SETTLE) => {}
+        }
         let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
         ready = true;
     }

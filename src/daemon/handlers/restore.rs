@@ -32,20 +32,27 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
 
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let (state, generation, reason, budget) = {
+        let (state, generation, reason, budget, exit) = {
             let view = views.borrow_and_update();
             let rt = view
                 .runtime(&id)
                 .ok_or_else(|| ErrorBody::new(ErrorKind::Internal, format!("`{id}` disappeared during the restore")))?;
-            (rt.state, rt.generation, rt.reason.clone(), rt.restart_budget.clone())
+            (rt.state, rt.generation, rt.reason.clone(), rt.restart_budget.clone(), rt.last_exit.clone())
         };
         let ours = generation >= ticket.generation;
         let done = match state {
             State::Ready if ours => Some(("ready", format!("`{id}` is ready"))),
-            State::Error if ours => Some((
-                "failed",
-                format!("`{id}` failed to come back: {}", reason.clone().unwrap_or_else(|| "error".into())),
-            )),
+            State::Error if ours => {
+                // Name what happened to the process, not only the state it left.
+                let mut why = reason.clone().unwrap_or_else(|| "error".into());
+                if let Some(exit) = &exit {
+                    why = format!("{}; {why}", exit.detail);
+                    if let Some(line) = &exit.error_line {
+                        why.push_str(&format!("; it said: {line}"));
+                    }
+                }
+                Some(("failed", format!("`{id}` failed to come back: {why}")))
+            }
             _ => None,
         };
         if let Some((outcome, message)) = done {
