@@ -28,7 +28,11 @@ pub async fn endpoint_of(ctx: &Ctx, runtime: &str) -> Result<String, ErrorBody> 
                 rt.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         )
-        .with_hint(format!("start it with `arw runtime restore --id {runtime}` and wait for `ready`"))),
+        .with_hint(if rt.restart_budget.exhausted {
+            format!("its restart budget is spent: `arw runtime restore --id {runtime} --force` once the cause is fixed")
+        } else {
+            format!("start it with `arw runtime restore --id {runtime}` and wait for `ready`")
+        })),
     }
 }
 

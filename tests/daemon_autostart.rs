@@ -152,3 +152,13 @@ fn home_that_is_a_file_is_a_clear_error() {
         )
     );
 }
+
+/// A bad ARW_IDLE_TIMEOUT_SECS stops the daemon from starting, with the reason.
+#[test]
+fn bad_idle_timeout_is_a_clear_error() {
+    let arw = Arw::new().env("ARW_IDLE_TIMEOUT_SECS", "forever");
+    let out = arw.run(&["runtime", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the daemon could not start") && err.contains("ARW_IDLE_TIMEOUT_SECS=forever"), "{err}");
+}

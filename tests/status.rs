@@ -135,3 +135,16 @@ fn watch_streams_updates() {
     child.wait().unwrap();
     assert!(saw_ready, "no pushed update showed the runtime ready");
 }
+
+/// A bad matrix TTL on the command is a usage error, not silently ignored.
+#[test]
+fn bad_ttl_is_rejected() {
+    let arw = Arw::new();
+    for bad in ["0", "soon"] {
+        let out = arw.cmd(&["runtime", "status", "--json"]).env("ARW_RUNTIME_MATRIX_TTL_SECS", bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("`ARW_RUNTIME_MATRIX_TTL_SECS={bad}` is not valid")), "{err}");
+    }
+}

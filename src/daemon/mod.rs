@@ -126,6 +126,12 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
     let paths = Paths::from_env();
     paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", paths.home.display()))?;
     let socket = paths.checked_socket()?;
+    let idle_override = match std::env::var("ARW_IDLE_TIMEOUT_SECS") {
+        Ok(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("`ARW_IDLE_TIMEOUT_SECS={v}` is not a whole number of seconds (0 keeps the daemon running)")
+        })?),
+        Err(_) => None,
+    };
     let lock = take_daemon_lock(&paths)?;
 
     let config_path = registry::config_path(opts.config.as_deref(), |k| std::env::var(k).ok());
@@ -150,7 +156,7 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
             .create_tokio()
             .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
         std::fs::write(paths.pid_file(), format!("{}\n", std::process::id()))?;
-        let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id);
+        let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override);
         announce_ready(notify, &socket);
         accept_until_shutdown(listener, ctx.clone()).await;
         shut_down(&ctx).await;
@@ -204,10 +210,11 @@ fn start_services(
     registry: Registry,
     config_path: Option<PathBuf>,
     fake_build_id: Option<String>,
+    idle_override: Option<u64>,
 ) -> Arc<Ctx> {
     let mut settings = registry.daemon.clone();
     // An override for one daemon's life (tests, short-lived CI daemons).
-    if let Some(secs) = std::env::var("ARW_IDLE_TIMEOUT_SECS").ok().and_then(|v| v.trim().parse().ok()) {
+    if let Some(secs) = idle_override {
         settings.idle_timeout_secs = secs;
     }
     let origin = registry.origin.clone();
