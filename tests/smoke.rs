@@ -31,9 +31,8 @@ fn stage<'a>(doc: &'a Value, name: &str) -> &'a Value {
 }
 
 fn assert_runtime_gone(doc: &Value) {
-    if let Some(pid) = doc["runtime_pid"].as_u64() {
-        assert!(wait_gone(pid as u32, Duration::from_secs(5)), "runtime pid {pid} survived the run");
-    }
+    let pid = doc["runtime_pid"].as_u64().unwrap_or_else(|| panic!("the run never had a runtime: {doc:#}"));
+    assert!(wait_gone(pid as u32, Duration::from_secs(5)), "runtime pid {pid} survived the run");
 }
 
 /// The stub smoke passes end to end, writes result.json, checks the matrix

@@ -86,7 +86,6 @@ struct Run<'a> {
     registered: Vec<String>,
     /// Set when the guard or a missing GPU sent us down the simulated path.
     downgraded: Option<String>,
-    endpoint: Option<String>,
     /// The newest pushed update seen, so a later check need not wait for another.
     last_update: Option<crate::protocol::StatusReport>,
 }
@@ -127,7 +126,6 @@ pub async fn run(ctx: &Ctx, req: SmokeRequest, knobs: Knobs, stages: mpsc::Unbou
         stages,
         registered: Vec::new(),
         downgraded: None,
-        endpoint: None,
         last_update: None,
     };
     let timeout = run.timeout();
@@ -305,7 +303,6 @@ impl Run<'_> {
                 self.report.runtime_pid = rt.pid.or(self.report.runtime_pid);
                 match rt.state {
                     State::Ready => {
-                        self.endpoint = rt.endpoint.clone();
                         let ms = t.elapsed().as_millis() as u64;
                         self.report.readiness_ms = Some(ms);
                         let detail =

@@ -30,3 +30,42 @@ where
         Request::Watch => unreachable!("streams are handled by the connection"),
     }
 }
+
+/// Drives `work` while writing each item it sends on `events` to the client
+/// as an event of request `id`, then flushes what is left. A client that
+/// hangs up stops the writes, never the work (a smoke's result still lands
+/// in its workspace).
+async fn stream_while<W, T, F>(
+    id: u64,
+    tx: &mut W,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<T>,
+    to_event: fn(T) -> crate::protocol::Event,
+    work: F,
+) -> F::Output
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    F: std::future::Future,
+{
+    use crate::protocol::{write_frame_async, ServerFrame};
+    tokio::pin!(work);
+    let mut client_gone = false;
+    loop {
+        tokio::select! {
+            out = &mut work => {
+                while let Ok(item) = events.try_recv() {
+                    if !client_gone {
+                        let frame = ServerFrame::Event { id, event: to_event(item) };
+                        client_gone = write_frame_async(tx, &frame).await.is_err();
+                    }
+                }
+                return out;
+            }
+            Some(item) = events.recv() => {
+                if !client_gone {
+                    let frame = ServerFrame::Event { id, event: to_event(item) };
+                    client_gone = write_frame_async(tx, &frame).await.is_err();
+                }
+            }
+        }
+    }
+}
