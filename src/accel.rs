@@ -5,32 +5,13 @@
 //! can take hundreds of milliseconds); the status path only reads the last
 //! sample.
 
+use crate::protocol::matrix::{GpuDevice, GpuSource};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often NVML is re-read while the daemon runs.
 const SAMPLE_EVERY: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GpuDevice {
-    pub index: u32,
-    pub name: String,
-    pub memory_total_bytes: Option<u64>,
-    pub memory_used_bytes: Option<u64>,
-    pub utilization_pct: Option<u32>,
-    pub simulated: bool,
-}
-
-/// Where the GPU list came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GpuSource {
-    Nvml,
-    Simulated,
-    /// No driver (or not sampled yet).
-    None,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuInventory {

@@ -119,7 +119,7 @@ pub struct RestoreArgs {
 pub struct SmokeArgs {
     /// stub (default), real, gpu or vision; else `ARW_SMOKE_MODE`, then `MODE`.
     #[arg(long, value_enum)]
-    pub mode: Option<crate::smoke::Mode>,
+    pub mode: Option<crate::protocol::smoke::Mode>,
     /// Print the result as one JSON document.
     #[arg(long)]
     pub json: bool,

@@ -2,73 +2,17 @@
 //! supervisor snapshot, GPU inventory and HTTP telemetry to the payload
 //! dashboards and `runtime status` read. Field names are a contract.
 
-use crate::accel::{GpuDevice, GpuInventory, GpuSource};
+use crate::accel::GpuInventory;
+use crate::protocol::matrix::{
+    AcceleratorRollup, HttpSummary, Matrix, NodeEntry, RestartPressure, RuntimeRollup, Status, StatusCode,
+};
+use crate::protocol::status::{State, SupervisorView};
 use crate::registry::Accelerator;
-use crate::supervisor::view::{State, SupervisorView};
-use crate::telemetry::HttpSummary;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A 5xx share above this (with enough traffic to mean something) warns.
 const ERROR_RATE_WARN: f64 = 0.05;
 const ERROR_RATE_MIN_REQUESTS: u64 = 5;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Matrix {
-    pub items: BTreeMap<String, NodeEntry>,
-    pub ttl_seconds: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NodeEntry {
-    pub status: Status,
-    pub runtime: RuntimeRollup,
-    pub accelerators: BTreeMap<String, AcceleratorRollup>,
-    pub http: HttpSummary,
-}
-
-/// The node badge with its accessible strings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Status {
-    /// `ok`, `warn`, `error`, `unknown`.
-    pub code: String,
-    /// `info`, `warn`, `error`.
-    pub severity: String,
-    pub severity_label: String,
-    pub label: String,
-    pub detail: Vec<String>,
-    pub aria_hint: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RuntimeRollup {
-    pub total: u32,
-    pub updated: String,
-    pub states: BTreeMap<String, u32>,
-    pub restart_pressure: RestartPressure,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RestartPressure {
-    /// Runtimes with at least one restart in their current window.
-    pub runtimes_with_restarts: u32,
-    /// Runtimes whose budget is spent.
-    pub exhausted: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AcceleratorRollup {
-    pub available: bool,
-    pub runtimes: u32,
-    /// Only the states that occur, e.g. `{"ready": 1}`.
-    pub states: BTreeMap<String, u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<GpuDevice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<GpuSource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
 
 /// Everything one matrix computation needs.
 pub struct Inputs<'a> {
@@ -153,7 +97,7 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
     let rts = &sup.runtimes;
     if rts.is_empty() {
         return status(
-            "unknown",
+            StatusCode::Unknown,
             "Unknown - No runtimes registered",
             vec!["Register a runtime in runtimes.toml to start supervising it".to_string()],
         );
@@ -168,7 +112,7 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
         }
     }
     if !errors.is_empty() {
-        return status("error", "Error - Runtime failures detected", errors);
+        return status(StatusCode::Error, "Error - Runtime failures detected", errors);
     }
 
     let mut warnings = Vec::new();
@@ -204,34 +148,23 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
         } else {
             "Degraded - Runtime telemetry needs attention"
         };
-        return status("warn", label, warnings);
+        return status(StatusCode::Warn, label, warnings);
     }
 
     if rts.iter().all(|r| r.state == State::Offline) {
         return status(
-            "ok",
+            StatusCode::Ok,
             "Idle - No runtimes running",
             vec![format!("{} runtime(s) registered, all stopped on purpose", rts.len())],
         );
     }
-    status("ok", "Ready - Runtime telemetry nominal", vec!["Running within expected ranges".to_string()])
+    status(StatusCode::Ok, "Ready - Runtime telemetry nominal", vec!["Running within expected ranges".to_string()])
 }
 
-fn status(code: &str, label: &str, detail: Vec<String>) -> Status {
-    let (severity, severity_label) = match code {
-        "error" => ("error", "Error"),
-        "warn" => ("warn", "Warning"),
-        _ => ("info", "Info"),
-    };
+fn status(code: StatusCode, label: &str, detail: Vec<String>) -> Status {
+    let severity = code.severity();
     let aria_hint = format!("Runtime status {label}. {}", detail.join(". "));
-    Status {
-        code: code.to_string(),
-        severity: severity.to_string(),
-        severity_label: severity_label.to_string(),
-        label: label.to_string(),
-        detail,
-        aria_hint,
-    }
+    Status { code, severity, severity_label: severity.label().to_string(), label: label.to_string(), detail, aria_hint }
 }
 
 /// `ARW_NODE_ID`, else the hostname.

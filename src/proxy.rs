@@ -2,8 +2,8 @@
 //! each counted into the matrix's HTTP telemetry.
 
 use crate::daemon::Ctx;
+use crate::protocol::status::State;
 use crate::protocol::{ChatReply, ErrorBody, ErrorKind};
-use crate::supervisor::view::State;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,9 @@
 
 pub mod weights;
 
-use crate::matrix::{Matrix, NodeEntry};
+use crate::protocol::matrix::{Matrix, NodeEntry};
+use crate::protocol::status::{RuntimeView, State};
 use crate::protocol::{RestoreReport, StatusReport};
-use crate::supervisor::view::{RuntimeView, State};
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use std::io::IsTerminal;
 use std::time::SystemTime;
@@ -63,7 +63,7 @@ pub fn badge(report: &StatusReport) -> String {
         .unwrap_or_else(|| "—".into());
     format!(
         "node {node_id} · {} · {} · ready {ready}/{} · restart headroom {remaining}/{max} · next reset {next_reset} · ttl {}s",
-        entry.status.code.to_uppercase(),
+        entry.status.code.as_str().to_uppercase(),
         entry.status.label,
         rts.len(),
         report.matrix.ttl_seconds

@@ -2,7 +2,7 @@
 //! totals plus a recent window, so an old burst of errors does not keep the
 //! node degraded forever and 4xx (the caller's mistake) never counts.
 
-use serde::{Deserialize, Serialize};
+use crate::protocol::matrix::{HttpSummary, SlowRoute};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -26,28 +26,6 @@ pub struct HttpTelemetry {
     samples: VecDeque<Sample>,
     requests_total: u64,
     errors_total: u64,
-}
-
-/// The `http` block of the matrix.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HttpSummary {
-    pub requests_total: u64,
-    /// 5xx answers (and requests that got no answer) since the daemon started.
-    pub errors_total: u64,
-    /// 5xx share of the requests in the last `window_secs`.
-    pub error_rate: f64,
-    pub window_secs: u64,
-    pub window_requests: u64,
-    pub window_errors: u64,
-    pub slow_routes: Vec<SlowRoute>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SlowRoute {
-    pub route: String,
-    pub requests: u64,
-    pub mean_ms: u64,
-    pub max_ms: u64,
 }
 
 /// Status 0 stands for "no answer" (connection refused, timeout).

@@ -5,10 +5,10 @@
 use super::Ctx;
 use crate::cli::SmokeArgs;
 use crate::error::Exit;
+use crate::protocol::smoke::Mode;
+use crate::protocol::smoke::{Outcome, SmokeReport};
 use crate::protocol::{Event, Request, Response, SmokeRequest};
 use crate::render;
-use crate::smoke::report::{Outcome, SmokeReport};
-use crate::smoke::Mode;
 use anyhow::{anyhow, bail, Result};
 use std::path::PathBuf;
 
@@ -82,7 +82,7 @@ fn summary(report: &SmokeReport) -> String {
     let mut table = render::new_table(render::use_color());
     table.set_header(["stage", "outcome", "ms", "detail"]);
     for s in &report.stages {
-        table.add_row(vec![s.name.clone(), s.outcome.clone(), s.ms.to_string(), s.detail.clone()]);
+        table.add_row(vec![s.name.clone(), s.outcome.as_str().to_string(), s.ms.to_string(), s.detail.clone()]);
     }
     let mut out = format!("{table}\n");
     if let Some(lines) = &report.checklist {

@@ -25,7 +25,8 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
 }
 
 fn exit_for(report: &StatusReport, check: bool) -> Exit {
-    let error = render::node(&report.matrix).is_some_and(|(_, n)| n.status.code == "error");
+    let error =
+        render::node(&report.matrix).is_some_and(|(_, n)| n.status.code == crate::protocol::matrix::StatusCode::Error);
     if check && error {
         Exit::Failure
     } else {

@@ -71,7 +71,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// Supervisor view plus a matrix computed now, with this request's knobs.
-    pub fn status_report(&self, view: supervisor::view::SupervisorView, knobs: &Knobs) -> StatusReport {
+    pub fn status_report(&self, view: crate::protocol::status::SupervisorView, knobs: &Knobs) -> StatusReport {
         let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ttl = knobs
             .parsed::<u64>(&["ARW_RUNTIME_MATRIX_TTL_SECS"])

@@ -1,6 +1,6 @@
 use super::*;
+use crate::protocol::status::{BudgetView, RestartTotals, RuntimeView};
 use crate::registry::{Accelerator, Adapter, Modality};
-use crate::supervisor::view::{BudgetView, RestartTotals, RuntimeView};
 
 fn budget(used: u32, max: u32) -> BudgetView {
     BudgetView {
@@ -76,7 +76,7 @@ fn all_ready_is_ok() {
 #[test]
 fn pressure_warns_and_exhaustion_errors() {
     let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 1)], HttpSummary::default());
-    assert_eq!(status_of(&m).code, "warn");
+    assert_eq!(status_of(&m).code.as_str(), "warn");
     assert_eq!(m.items["node-a"].runtime.restart_pressure.runtimes_with_restarts, 1);
 
     let mut failed = rt("b", State::Error, Accelerator::Gpu, 3);
@@ -93,9 +93,9 @@ fn pressure_warns_and_exhaustion_errors() {
 #[test]
 fn recovery_returns_to_ok() {
     let m = matrix(vec![rt("a", State::Degraded, Accelerator::Cpu, 0)], HttpSummary::default());
-    assert_eq!(status_of(&m).code, "warn");
+    assert_eq!(status_of(&m).code.as_str(), "warn");
     let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], HttpSummary::default());
-    assert_eq!(status_of(&m).code, "ok");
+    assert_eq!(status_of(&m).code.as_str(), "ok");
 }
 
 /// No runtimes → unknown, still with accessible strings.
@@ -103,7 +103,7 @@ fn recovery_returns_to_ok() {
 fn empty_is_unknown_with_strings() {
     let m = matrix(vec![], HttpSummary::default());
     let s = status_of(&m);
-    assert_eq!(s.code, "unknown");
+    assert_eq!(s.code.as_str(), "unknown");
     assert!(!s.label.is_empty() && !s.detail.is_empty() && !s.severity_label.is_empty());
     assert_eq!(s.aria_hint, format!("Runtime status {}. {}", s.label, s.detail.join(". ")));
 }
@@ -113,7 +113,7 @@ fn empty_is_unknown_with_strings() {
 fn http_error_rate_warns() {
     let http = HttpSummary { window_requests: 10, window_errors: 3, error_rate: 0.3, ..Default::default() };
     let m = matrix(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], http);
-    assert_eq!(status_of(&m).code, "warn");
+    assert_eq!(status_of(&m).code.as_str(), "warn");
     assert!(status_of(&m).detail.iter().any(|d| d.contains("5xx")));
 }
 

@@ -8,7 +8,7 @@
 //! `), so patterns are matched inside the line. A CPU build prints none of
 //! them: the parser then reports no offload instead of guessing.
 
-use super::report::GpuReport;
+use crate::protocol::smoke::GpuReport;
 
 pub fn parse(log: &str) -> GpuReport {
     let mut report = GpuReport::default();

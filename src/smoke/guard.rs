@@ -1,8 +1,8 @@
 //! The memory guard in front of real and GPU runs (SPEC §5): the seed's
 //! formula decides, the GGUF-based estimate is shown beside it.
 
-use super::report::GuardReport;
 use crate::knobs::Knobs;
+use crate::protocol::smoke::{GuardDecision, GuardReport};
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -35,13 +35,13 @@ pub fn evaluate(
     let usable = available.saturating_sub((reserve_gb * GB) as u64);
     let shortfall = required.saturating_sub(usable);
     let decision = if shortfall == 0 {
-        "ok"
+        GuardDecision::Ok
     } else if knobs.flag("RUNTIME_SMOKE_ALLOW_HIGH_MEM") {
-        "bypassed"
+        GuardDecision::Bypassed
     } else if knobs.flag("LLAMA_GPU_REQUIRE_REAL") {
-        "abort"
+        GuardDecision::Abort
     } else {
-        "downgrade"
+        GuardDecision::Downgrade
     };
     Ok(GuardReport {
         model_path: model_path.to_string(),
@@ -55,7 +55,7 @@ pub fn evaluate(
         usable_bytes: usable,
         shortfall_bytes: shortfall,
         estimate,
-        decision: decision.to_string(),
+        decision,
     })
 }
 
@@ -111,15 +111,15 @@ mod tests {
         let info = meminfo(&dir, 8 * 1024 * 1024);
         let size = 4 * GB as u64;
         let g = evaluate(&knobs(&[("RUNTIME_SMOKE_MEMINFO", info.clone())]), "m", size, None).unwrap();
-        assert_eq!(g.decision, "downgrade");
+        assert_eq!(g.decision, GuardDecision::Downgrade);
         assert!((g.shortfall_bytes as f64 / GB - 2.8).abs() < 0.01, "{}", describe(&g));
         assert!(describe(&g).contains("short by 2.8 GB"));
         let bypass = knobs(&[("RUNTIME_SMOKE_MEMINFO", info.clone()), ("RUNTIME_SMOKE_ALLOW_HIGH_MEM", "1".into())]);
-        assert_eq!(evaluate(&bypass, "m", size, None).unwrap().decision, "bypassed");
+        assert_eq!(evaluate(&bypass, "m", size, None).unwrap().decision, GuardDecision::Bypassed);
         let strict = knobs(&[("RUNTIME_SMOKE_MEMINFO", info.clone()), ("LLAMA_GPU_REQUIRE_REAL", "1".into())]);
-        assert_eq!(evaluate(&strict, "m", size, None).unwrap().decision, "abort");
+        assert_eq!(evaluate(&strict, "m", size, None).unwrap().decision, GuardDecision::Abort);
         let roomy = knobs(&[("RUNTIME_SMOKE_MEMINFO", info), ("RUNTIME_SMOKE_MEM_FACTOR", "1.0".into())]);
-        assert_eq!(evaluate(&roomy, "m", size, None).unwrap().decision, "ok");
+        assert_eq!(evaluate(&roomy, "m", size, None).unwrap().decision, GuardDecision::Ok);
     }
 
     /// A garbage factor is an error naming the variable.

@@ -12,48 +12,17 @@
 pub mod gpulog;
 pub mod guard;
 mod plan;
-pub mod report;
 pub mod workspace;
 
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
+use crate::protocol::smoke::{MemoryReport, Mode, Outcome, SmokeReport, Stage, StageOutcome};
+use crate::protocol::status::{State, SupervisorView};
 use crate::protocol::{Event, RestoreRequest, SmokeRequest};
-use crate::supervisor::view::{State, SupervisorView};
 use plan::Plan;
-use report::{MemoryReport, Outcome, SmokeReport, Stage};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{broadcast, mpsc};
-
-/// Which path to exercise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Built-in stub llama endpoint; needs nothing.
-    Stub,
-    /// A real llama-server (`LLAMA_SERVER_BIN`) with `LLAMA_MODEL_PATH`.
-    Real,
-    /// llama-server with GPU offload (`LLAMA_GPU_SIMULATE=1`: the stub's GPU lines).
-    Gpu,
-    /// A stub llava runtime: describe an image, force a restore, watch it recover.
-    Vision,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Stub => "stub",
-            Mode::Real => "real",
-            Mode::Gpu => "gpu",
-            Mode::Vision => "vision",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        <Mode as clap::ValueEnum>::from_str(s.trim(), true).ok()
-    }
-}
 
 /// A 4×3 RGB PNG for the vision probe.
 pub const TINY_PNG: &[u8] = &[
@@ -166,30 +135,26 @@ impl Run<'_> {
         Ok((secs > 0).then(|| Duration::from_secs(secs)))
     }
 
-    fn record(&mut self, name: &str, outcome: &str, since: Instant, detail: impl Into<String>) {
-        let stage = Stage {
-            name: name.to_string(),
-            outcome: outcome.to_string(),
-            ms: since.elapsed().as_millis() as u64,
-            detail: detail.into(),
-        };
+    fn record(&mut self, name: &str, outcome: StageOutcome, since: Instant, detail: impl Into<String>) {
+        let stage =
+            Stage { name: name.to_string(), outcome, ms: since.elapsed().as_millis() as u64, detail: detail.into() };
         let _ = self.stages.send(stage.clone());
         self.report.stages.push(stage);
     }
 
     fn pass(&mut self, name: &str, since: Instant, detail: impl Into<String>) {
-        self.record(name, "passed", since, detail);
+        self.record(name, StageOutcome::Passed, since, detail);
     }
 
     fn fail(&mut self, name: &str, since: Instant, why: impl Into<String>) -> Halt {
         let why = why.into();
-        self.record(name, "failed", since, why.clone());
+        self.record(name, StageOutcome::Failed, since, why.clone());
         Halt::Failed(format!("{name}: {why}"))
     }
 
     fn skip(&mut self, name: &str, since: Instant, why: impl Into<String>) -> Halt {
         let why = why.into();
-        self.record(name, "skipped", since, why.clone());
+        self.record(name, StageOutcome::Skipped, since, why.clone());
         Halt::Skipped(why)
     }
 
@@ -547,7 +512,7 @@ impl Run<'_> {
         }
         if let Some(pid) = self.report.runtime_pid {
             if crate::sys::process_exists(pid) {
-                self.record("cleanup", "failed", t, format!("runtime pid {pid} is still alive"));
+                self.record("cleanup", StageOutcome::Failed, t, format!("runtime pid {pid} is still alive"));
                 return;
             }
         }
@@ -579,7 +544,7 @@ async fn next_report(events: &mut broadcast::Receiver<Event>) -> Option<crate::p
 }
 
 /// Everything wrong with a matrix snapshot, per SPEC §3's promises.
-pub fn matrix_problems(matrix: &crate::matrix::Matrix, supervisor: &SupervisorView) -> Vec<String> {
+pub fn matrix_problems(matrix: &crate::protocol::matrix::Matrix, supervisor: &SupervisorView) -> Vec<String> {
     let mut problems = Vec::new();
     if matrix.ttl_seconds == 0 {
         problems.push("ttl_seconds is 0".to_string());

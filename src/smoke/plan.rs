@@ -5,6 +5,7 @@
 
 use super::{guard, Halt, Mode, Run};
 use crate::gguf::MemoryEstimate;
+use crate::protocol::smoke::{GuardDecision, StageOutcome};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -223,7 +224,7 @@ impl Run<'_> {
                     "llama-server not found (`{bin_name}`): set LLAMA_SERVER_BIN=/path/to/llama-server \
                      (scripts/install-llama-server builds one)"
                 );
-                self.record("llama-server", "skipped", t, why.clone());
+                self.record("llama-server", StageOutcome::Skipped, t, why.clone());
                 missing.push(why);
             }
         }
@@ -231,7 +232,7 @@ impl Run<'_> {
         if model.is_none() {
             let checklist = weights_checklist(self.ctx, &self.knobs, &self.req.root, model_path.as_deref());
             let why = format!("no weights: {}", checklist[0]);
-            self.record("weights", "skipped", t, why.clone());
+            self.record("weights", StageOutcome::Skipped, t, why.clone());
             self.report.checklist = Some(checklist);
             missing.push(why);
         }
@@ -272,22 +273,29 @@ impl Run<'_> {
             Err(e) => return Err(self.fail("memory-guard", t, e)),
         };
         let said = guard::describe(&report);
-        let decision = report.decision.clone();
+        let decision = report.decision;
         self.report.memory_guard = Some(report);
-        match decision.as_str() {
-            "abort" => {
+        match decision {
+            GuardDecision::Abort => {
                 return Err(self.fail(
                     "memory-guard",
                     t,
                     format!("{said}; LLAMA_GPU_REQUIRE_REAL=1 forbids a downgrade"),
                 ))
             }
-            "downgrade" => {
-                self.record("memory-guard", "skipped", t, format!("{said}; downgrading to the simulated GPU"));
+            GuardDecision::Downgrade => {
+                self.record(
+                    "memory-guard",
+                    StageOutcome::Skipped,
+                    t,
+                    format!("{said}; downgrading to the simulated GPU"),
+                );
                 return Ok(self.downgrade(format!("memory guard: {said}"), extra));
             }
-            "bypassed" => self.pass("memory-guard", t, format!("{said}; bypassed by RUNTIME_SMOKE_ALLOW_HIGH_MEM=1")),
-            _ => self.pass("memory-guard", t, said),
+            GuardDecision::Bypassed => {
+                self.pass("memory-guard", t, format!("{said}; bypassed by RUNTIME_SMOKE_ALLOW_HIGH_MEM=1"))
+            }
+            GuardDecision::Ok => self.pass("memory-guard", t, said),
         }
 
         if gpu {
@@ -301,7 +309,7 @@ impl Run<'_> {
                 if self.knobs.flag("LLAMA_GPU_REQUIRE_REAL") {
                     return Err(self.fail("gpu", t, format!("{why} and LLAMA_GPU_REQUIRE_REAL=1")));
                 }
-                self.record("gpu", "skipped", t, format!("{why}; downgrading to the simulated GPU"));
+                self.record("gpu", StageOutcome::Skipped, t, format!("{why}; downgrading to the simulated GPU"));
                 return Ok(self.downgrade(why, extra));
             }
             let names: Vec<String> = inventory.devices.iter().map(|d| d.name.clone()).collect();

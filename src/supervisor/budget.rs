@@ -1,7 +1,7 @@
 //! Restart budget: how many restarts a runtime may have per window, and the
 //! backoff before the next one. Pure: every function takes `now`.
 
-use super::view::BudgetView;
+use crate::protocol::status::BudgetView;
 use crate::registry::RestartPolicy;
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};

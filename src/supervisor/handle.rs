@@ -2,8 +2,8 @@
 //! handle the daemon uses to send them.
 
 use super::health::Probe;
-use super::view::{BudgetView, State, SupervisorView};
 use crate::knobs::Knobs;
+use crate::protocol::status::{BudgetView, State, SupervisorView};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
 use crate::registry::{Registry, RuntimeSpec};
 use std::path::PathBuf;

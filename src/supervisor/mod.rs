@@ -12,12 +12,12 @@ pub mod budget;
 mod handle;
 pub mod health;
 pub mod process;
-pub mod view;
 mod watcher;
 
 pub use handle::{Handle, Msg, RestoreTicket};
 
 use crate::knobs::Knobs;
+use crate::protocol::status::{ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
 use crate::registry::{Registry, RuntimeSpec};
 use budget::{Budget, RestartKind};
@@ -26,7 +26,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
-use view::{ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
 
 /// SIGTERM first; SIGKILL the group if it is still there after this.
 const STOP_GRACE: Duration = Duration::from_secs(5);

@@ -1,7 +1,7 @@
 //! Runtime child processes: spawn into their own process group with logs
 //! kept, classify how they ended, and stop whole groups.
 
-use super::view::{ExitCause, ExitRecord};
+use crate::protocol::status::{ExitCause, ExitRecord};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

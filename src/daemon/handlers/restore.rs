@@ -3,8 +3,8 @@
 
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
-use crate::protocol::{ErrorBody, ErrorKind, Response, RestoreReport, RestoreRequest};
-use crate::supervisor::view::State;
+use crate::protocol::status::State;
+use crate::protocol::{ErrorBody, ErrorKind, Response, RestoreOutcome, RestoreReport, RestoreRequest};
 use std::time::{Duration, Instant};
 
 pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Response, ErrorBody> {
@@ -22,7 +22,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
         return Ok(Response::Restore(RestoreReport {
             id,
             dry_run,
-            outcome: "allowed".into(),
+            outcome: RestoreOutcome::Allowed,
             state: ticket.state,
             message,
             restart_budget: ticket.budget,
@@ -41,7 +41,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
         };
         let ours = generation >= ticket.generation;
         let done = match state {
-            State::Ready if ours => Some(("ready", format!("`{id}` is ready"))),
+            State::Ready if ours => Some((RestoreOutcome::Ready, format!("`{id}` is ready"))),
             State::Error if ours => {
                 // Name what happened to the process, not only the state it left.
                 let mut why = reason.clone().unwrap_or_else(|| "error".into());
@@ -51,16 +51,16 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
                         why.push_str(&format!("; it said: {line}"));
                     }
                 }
-                Some(("failed", format!("`{id}` failed to come back: {why}")))
+                Some((RestoreOutcome::Failed, format!("`{id}` failed to come back: {why}")))
             }
             _ => None,
         };
         if let Some((outcome, message)) = done {
-            let ready_ms = (outcome == "ready").then(|| started.elapsed().as_millis() as u64);
+            let ready_ms = (outcome == RestoreOutcome::Ready).then(|| started.elapsed().as_millis() as u64);
             return Ok(Response::Restore(RestoreReport {
                 id,
                 dry_run,
-                outcome: outcome.into(),
+                outcome,
                 state,
                 message,
                 restart_budget: budget,
@@ -74,7 +74,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
                 return Ok(Response::Restore(RestoreReport {
                     id: id.clone(),
                     dry_run,
-                    outcome: "timeout".into(),
+                    outcome: RestoreOutcome::Timeout,
                     state,
                     message: format!(
                         "`{id}` was not ready within {} ms (state {}{})",

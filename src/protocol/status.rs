@@ -1,8 +1,56 @@
-//! The supervisor's published snapshot: what `runtime status --json` prints
-//! under `supervisor`, and what the matrix is computed from.
+//! What `runtime status --json` prints: the supervisor's snapshot (every
+//! runtime, its state, last exit and restart budget) beside the matrix, and
+//! what a restore reports.
 
 use crate::registry::{Accelerator, Adapter, Modality};
 use serde::{Deserialize, Serialize};
+
+/// Status payload; `matrix` is the SPEC §3 document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub supervisor: SupervisorView,
+    pub matrix: super::matrix::Matrix,
+}
+
+/// What a restore did, or would do with `dry_run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreReport {
+    pub id: String,
+    pub dry_run: bool,
+    pub outcome: RestoreOutcome,
+    pub state: State,
+    pub message: String,
+    pub restart_budget: BudgetView,
+    pub ready_ms: Option<u64>,
+}
+
+/// How a restore ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreOutcome {
+    /// The runtime came back and passed its health probe.
+    Ready,
+    /// It was restarted but did not become ready (it exited, or failed its probe).
+    Failed,
+    /// It was restarted and still not ready when the wait ran out.
+    Timeout,
+    /// `dry_run`: the budget allows a restore now.
+    Allowed,
+    /// The budget is spent (exit code 4); `--force` overrides.
+    Exhausted,
+}
+
+impl RestoreOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreOutcome::Ready => "ready",
+            RestoreOutcome::Failed => "failed",
+            RestoreOutcome::Timeout => "timeout",
+            RestoreOutcome::Allowed => "allowed",
+            RestoreOutcome::Exhausted => "exhausted",
+        }
+    }
+}
 
 /// Lifecycle state of one runtime (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

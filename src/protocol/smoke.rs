@@ -1,7 +1,37 @@
-//! What a smoke run reports: stages, the one outcome, and the measurements
-//! behind it. Written to the run's workspace as `result.json`.
+//! What a smoke run reports (SPEC §5): the mode asked for, stages, the one
+//! outcome, and the measurements behind it. Also written to the run's
+//! workspace as `result.json`.
 
 use serde::{Deserialize, Serialize};
+
+/// Which path to exercise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Built-in stub llama endpoint; needs nothing.
+    Stub,
+    /// A real llama-server (`LLAMA_SERVER_BIN`) with `LLAMA_MODEL_PATH`.
+    Real,
+    /// llama-server with GPU offload (`LLAMA_GPU_SIMULATE=1`: the stub's GPU lines).
+    Gpu,
+    /// A stub llava runtime: describe an image, force a restore, watch it recover.
+    Vision,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Stub => "stub",
+            Mode::Real => "real",
+            Mode::Gpu => "gpu",
+            Mode::Vision => "vision",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        <Mode as clap::ValueEnum>::from_str(s.trim(), true).ok()
+    }
+}
 
 /// The single verdict of a run. Only `passed` means the chain really worked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,8 +60,7 @@ impl Outcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stage {
     pub name: String,
-    /// `passed`, `failed` or `skipped`.
-    pub outcome: String,
+    pub outcome: StageOutcome,
     pub ms: u64,
     pub detail: String,
 }
@@ -53,8 +82,7 @@ pub struct GuardReport {
     pub shortfall_bytes: u64,
     /// KV-aware estimate from the GGUF header, when readable.
     pub estimate: Option<crate::gguf::MemoryEstimate>,
-    /// `ok`, `downgrade`, `bypassed` (ALLOW_HIGH_MEM), `abort` (REQUIRE_REAL).
-    pub decision: String,
+    pub decision: GuardDecision,
 }
 
 /// Predicted vs measured memory of the runtime process.
@@ -89,7 +117,7 @@ impl GpuReport {
 /// The whole result of `arw runtime smoke`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SmokeReport {
-    pub mode: super::Mode,
+    pub mode: Mode,
     /// The path that actually ran (`gpu` downgraded runs `simulated-gpu`).
     pub ran: String,
     pub outcome: Outcome,
@@ -111,5 +139,49 @@ pub struct SmokeReport {
     /// Printed when real mode has no weights (SPEC §6 checklist).
     pub checklist: Option<Vec<String>>,
     /// The matrix snapshot the run checked.
-    pub matrix: Option<crate::matrix::Matrix>,
+    pub matrix: Option<super::matrix::Matrix>,
+}
+
+/// How one stage of a run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageOutcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl StageOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageOutcome::Passed => "passed",
+            StageOutcome::Failed => "failed",
+            StageOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// What the memory guard decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardDecision {
+    /// The model fits.
+    Ok,
+    /// It does not fit: run the simulated GPU path instead.
+    Downgrade,
+    /// It does not fit, but `RUNTIME_SMOKE_ALLOW_HIGH_MEM=1` says run anyway.
+    Bypassed,
+    /// It does not fit and `LLAMA_GPU_REQUIRE_REAL=1` forbids a downgrade.
+    Abort,
+}
+
+impl GuardDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardDecision::Ok => "ok",
+            GuardDecision::Downgrade => "downgrade",
+            GuardDecision::Bypassed => "bypassed",
+            GuardDecision::Abort => "abort",
+        }
+    }
 }
