@@ -45,8 +45,8 @@ impl GpuInventory {
 
     /// What a request sees: the simulation when its knobs ask for it, else
     /// the last real sample.
-    pub fn effective(sampled: &GpuInventory, knobs: &crate::knobs::Knobs) -> GpuInventory {
-        if knobs.flag("LLAMA_GPU_SIMULATE") && sampled.devices.is_empty() {
+    pub fn effective(sampled: &GpuInventory, simulate: bool) -> GpuInventory {
+        if simulate && sampled.devices.is_empty() {
             GpuInventory::simulated()
         } else {
             sampled.clone()

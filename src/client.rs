@@ -3,6 +3,15 @@
 //!
 //! Blocking I/O on purpose: a CLI call is one round trip, and skipping an
 //! async runtime keeps `arw runtime status` close to the cost of exec.
+//!
+//! Before anything is sent the client checks that `ARW_HOME` and `run/`
+//! are the user's own and that the process behind the socket runs as the
+//! same user (`SO_PEERCRED`); then it sends only the variables a request
+//! needs (see [`crate::knobs`]). Every wait has a deadline: the handshake
+//! and quick requests (`status`, `daemon status|reload|stop`) get
+//! `ARW_CLIENT_TIMEOUT_SECS` (default 10) to answer, long requests (smoke,
+//! weights, chat, restore) the same between two frames of their stream on
+//! top of their own timeouts; then exit 3 naming the daemon's pid.
 
 use crate::daemon::spawn::spawn_daemon;
 use crate::error::ArwError;
@@ -14,6 +23,19 @@ use interprocess::local_socket::{GenericFilePath, Stream};
 use std::fs::File;
 use std::io::ErrorKind as IoKind;
 use std::time::Duration;
+
+/// Default for `ARW_CLIENT_TIMEOUT_SECS`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the daemon may take to answer a handshake or a quick request.
+pub fn reply_timeout() -> Duration {
+    std::env::var("ARW_CLIENT_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
 
 /// How long `daemon stop/restart` and a build replacement wait for the old
 /// daemon to drain and release its lock.
@@ -42,6 +64,8 @@ pub struct Client {
     stream: Stream,
     next_id: u64,
     pub welcome: Welcome,
+    paths: Paths,
+    policy: Option<ConnectPolicy>,
 }
 
 /// Result of one connect attempt.
@@ -61,24 +85,47 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
             return Err(ArwError::DaemonUnreachable { socket, home: paths.home.clone(), reason: e.to_string() }.into())
         }
     };
+    let me = crate::sys::euid();
+    match stream.peer_creds().map(|c| c.euid()) {
+        Ok(Some(uid)) if uid == me => {}
+        Ok(Some(uid)) => return Err(ArwError::ForeignDaemon { socket, uid, me }.into()),
+        Ok(None) | Err(_) => {
+            return Err(ArwError::DaemonUnreachable {
+                socket,
+                home: paths.home.clone(),
+                reason: "cannot tell which user serves the socket (SO_PEERCRED failed), so nothing was sent".into(),
+            }
+            .into())
+        }
+    }
+    let timeout = reply_timeout();
+    stream.set_recv_timeout(Some(timeout)).context("cannot set the socket timeout")?;
+    stream.set_send_timeout(Some(timeout)).context("cannot set the socket timeout")?;
     // A daemon that exits between our connect and its welcome (shutting
     // down, idle exit, killed) resets or closes the connection: that is "no
     // daemon", and the caller starts one, not an error for the user.
     let gone = |e: &std::io::Error| {
         matches!(e.kind(), IoKind::ConnectionReset | IoKind::ConnectionAborted | IoKind::BrokenPipe)
     };
+    let stalled = |e: &std::io::Error| matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut);
     if let Err(e) = protocol::write_frame(&mut stream, &Hello::current()) {
         if gone(&e) {
             return Ok(Attempt::NoDaemon(e));
         }
+        if stalled(&e) {
+            return Err(timeout_error(paths, timeout).into());
+        }
         return Err(anyhow::Error::new(e).context("cannot send the handshake"));
     }
-    let welcome: Welcome = match protocol::read_frame(&mut stream) {
+    // The daemon answers a hello with a welcome, or (at its connection
+    // limit) with an error response instead.
+    let answer: serde_json::Value = match protocol::read_frame(&mut stream, protocol::MAX_REQUEST_BYTES) {
         Ok(w) => w,
         Err(protocol::FrameError::Closed) => {
             return Ok(Attempt::NoDaemon(std::io::Error::new(IoKind::ConnectionAborted, "daemon is shutting down")))
         }
         Err(protocol::FrameError::Io(e)) if gone(&e) => return Ok(Attempt::NoDaemon(e)),
+        Err(protocol::FrameError::Io(e)) if stalled(&e) => return Err(timeout_error(paths, timeout).into()),
         Err(e) => {
             return Err(ArwError::DaemonUnreachable {
                 socket,
@@ -88,10 +135,35 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
             .into())
         }
     };
+    if let Ok(ServerFrame::Response { result: Err(e), .. }) = serde_json::from_value::<ServerFrame>(answer.clone()) {
+        return Err(remote(e).into());
+    }
+    let welcome: Welcome = serde_json::from_value(answer).map_err(|e| ArwError::DaemonUnreachable {
+        socket,
+        home: paths.home.clone(),
+        reason: format!("bad handshake: {e}"),
+    })?;
     if !welcome.matches_this_build() {
         return Ok(Attempt::Mismatch(welcome));
     }
-    Ok(Attempt::Connected(Client { stream, next_id: 1, welcome }))
+    Ok(Attempt::Connected(Client { stream, next_id: 1, welcome, paths: paths.clone(), policy: None }))
+}
+
+/// The pid the daemon wrote at start, for messages.
+fn daemon_pid(paths: &Paths) -> String {
+    std::fs::read_to_string(paths.pid_file())
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s.len() < 12 && s.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn timeout_error(paths: &Paths, timeout: Duration) -> ArwError {
+    ArwError::DaemonTimeout { pid: daemon_pid(paths), secs: timeout.as_secs().max(1) }
+}
+
+fn remote(e: crate::protocol::ErrorBody) -> ArwError {
+    ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }
 }
 
 /// A daemon of this build if one answers; a daemon of another build is
@@ -111,6 +183,12 @@ fn connect_or_replace(paths: &Paths, policy: ConnectPolicy) -> Result<Option<Cli
 /// Connects to the daemon of `paths`, starting or replacing it as `policy`
 /// allows.
 pub fn connect_or_spawn(paths: &Paths, policy: ConnectPolicy) -> Result<Client> {
+    let mut client = connect_or_spawn_once(paths, policy)?;
+    client.policy = Some(policy);
+    Ok(client)
+}
+
+fn connect_or_spawn_once(paths: &Paths, policy: ConnectPolicy) -> Result<Client> {
     if let Some(c) = connect_or_replace(paths, policy)? {
         return Ok(c);
     }
@@ -185,49 +263,86 @@ pub fn wait_for_daemon_exit(paths: &Paths) -> Result<()> {
         .write(true)
         .open(paths.daemon_lock())
         .context("cannot open the daemon lock")?;
-    lock_with_deadline(file, DRAIN_WAIT).map(drop).map_err(|_| {
+    crate::sys::lock_with_deadline(file, DRAIN_WAIT).map(drop).map_err(|_| {
         anyhow::anyhow!("the old daemon did not exit within {}s; see `arw daemon logs`", DRAIN_WAIT.as_secs())
     })
 }
 
-/// Takes an exclusive lock on `file`, giving up after `deadline`.
-pub fn lock_with_deadline(file: File, deadline: Duration) -> std::io::Result<File> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    // std has no timed lock; a thread blocks on it and we wait on the thread.
-    std::thread::spawn(move || {
-        let locked = file.lock().map(|()| file);
-        let _ = tx.send(locked);
-    });
-    rx.recv_timeout(deadline)
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "lock wait timed out")))
+/// Requests that may be sent twice: reading them again changes nothing.
+fn idempotent(request: &Request) -> bool {
+    matches!(request, Request::Status | Request::DaemonInfo | Request::Watch)
+}
+
+/// Requests that answer at once; the rest stream for as long as they run.
+fn quick(request: &Request) -> bool {
+    matches!(request, Request::Status | Request::DaemonInfo | Request::Reload | Request::Shutdown)
+}
+
+/// A daemon that went away under us (restart, stop), as opposed to one that
+/// answered badly.
+fn went_away(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                IoKind::ConnectionReset | IoKind::ConnectionAborted | IoKind::BrokenPipe | IoKind::UnexpectedEof
+            )
+        }) || c.downcast_ref::<protocol::FrameError>().is_some_and(|f| matches!(f, protocol::FrameError::Closed))
+    })
 }
 
 impl Client {
-    fn send(&mut self, request: Request) -> Result<u64> {
+    fn send(&mut self, request: &Request) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = RequestFrame { id, env: crate::knobs::capture(), request };
-        protocol::write_frame(&mut self.stream, &frame).context("cannot send the request to the daemon")?;
+        let with_tokens = matches!(request, Request::Weights(_));
+        let env = crate::knobs::capture(&self.welcome.env_refs, with_tokens);
+        let frame = RequestFrame { id, env, request: request.clone() };
+        // Long requests wait as long as their own timeouts say; a stopped
+        // daemon is still caught between two frames of their stream.
+        let timeout = reply_timeout();
+        let wait = if quick(request) { timeout } else { timeout.max(Duration::from_secs(600)) };
+        let _ = self.stream.set_recv_timeout(Some(wait));
+        protocol::write_frame(&mut self.stream, &frame)
+            .map_err(|e| self.io_error(e, "cannot send the request to the daemon"))?;
         Ok(id)
     }
 
+    fn io_error(&self, e: std::io::Error, what: &str) -> anyhow::Error {
+        if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) {
+            return timeout_error(&self.paths, reply_timeout()).into();
+        }
+        anyhow::Error::new(e).context(what.to_string())
+    }
+
     fn read(&mut self) -> Result<ServerFrame> {
-        protocol::read_frame(&mut self.stream).map_err(|e| match e {
-            protocol::FrameError::Closed => {
-                anyhow::anyhow!("the daemon closed the connection; see `arw daemon logs`")
-            }
+        protocol::read_frame(&mut self.stream, protocol::MAX_REPLY_BYTES).map_err(|e| match e {
+            protocol::FrameError::Closed => anyhow::Error::new(protocol::FrameError::Closed)
+                .context("the daemon closed the connection; see `arw daemon logs`"),
+            protocol::FrameError::Io(e) => self.io_error(e, "cannot read the daemon's reply"),
             other => anyhow::anyhow!("cannot read the daemon's reply: {other}"),
         })
     }
 
     /// One request, one response; events in between go to `on_event`.
+    /// A daemon replaced mid-request (`arw daemon restart`) gets an
+    /// idempotent request once more, on a fresh connection.
     pub fn request_with_events(&mut self, request: Request, mut on_event: impl FnMut(Event)) -> Result<Response> {
+        match self.exchange(&request, &mut on_event) {
+            Err(e) if idempotent(&request) && went_away(&e) => {
+                self.reconnect()?;
+                self.exchange(&request, &mut on_event)
+            }
+            other => other,
+        }
+    }
+
+    fn exchange(&mut self, request: &Request, on_event: &mut impl FnMut(Event)) -> Result<Response> {
         let id = self.send(request)?;
         loop {
             match self.read()? {
                 ServerFrame::Response { id: rid, result } if rid == id || rid == 0 => {
-                    return result
-                        .map_err(|e| ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }.into())
+                    return result.map_err(|e| remote(e).into())
                 }
                 ServerFrame::Event { event, .. } => on_event(event),
                 ServerFrame::Response { .. } => continue,
@@ -235,23 +350,39 @@ impl Client {
         }
     }
 
+    fn reconnect(&mut self) -> Result<()> {
+        let policy = self.policy.unwrap_or(ConnectPolicy { autostart: false, replace_mismatched: false });
+        let fresh = connect_or_spawn(&self.paths, policy)?;
+        *self = fresh;
+        Ok(())
+    }
+
     pub fn request(&mut self, request: Request) -> Result<Response> {
         self.request_with_events(request, |_| {})
     }
 
-    /// Opens an event stream; `on_event` returns false to stop.
+    /// Opens an event stream; `on_event` returns false to stop. The stream
+    /// has no deadline between events (a quiet node sends one every 5 s,
+    /// the republish), but the daemon going away is [`ArwError::DaemonGone`].
     pub fn stream(&mut self, request: Request, mut on_event: impl FnMut(Event) -> Result<bool>) -> Result<()> {
-        self.send(request)?;
+        self.send(&request)?;
+        // Three missed republishes in a row: the daemon is not answering.
+        let _ = self.stream.set_recv_timeout(Some(Duration::from_secs(15).max(reply_timeout())));
         loop {
-            match self.read()? {
+            let frame = match self.read() {
+                Ok(f) => f,
+                Err(e) if went_away(&e) => {
+                    return Err(ArwError::DaemonGone { home: self.paths.home.clone() }.into());
+                }
+                Err(e) => return Err(e),
+            };
+            match frame {
                 ServerFrame::Event { event, .. } => {
                     if !on_event(event)? {
                         return Ok(());
                     }
                 }
-                ServerFrame::Response { result: Err(e), .. } => {
-                    return Err(ArwError::Remote { kind: e.kind, message: e.message, hint: e.hint }.into())
-                }
+                ServerFrame::Response { result: Err(e), .. } => return Err(remote(e).into()),
                 ServerFrame::Response { result: Ok(_), .. } => return Ok(()),
             }
         }

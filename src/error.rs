@@ -45,6 +45,28 @@ pub enum ArwError {
     HomeNotADirectory { home: PathBuf },
 
     #[error(
+        "refusing to use `{path}`: it {why}, so another user could stand in for the arw daemon there; \
+         run `chmod go-w {path}` if it is yours, or point `ARW_HOME` at a directory only you can write"
+    )]
+    UnsafeHome { path: PathBuf, why: String },
+
+    #[error(
+        "the socket `{socket}` is served by uid {uid}, not by you (uid {me}); nothing was sent to it. \
+         Someone may be impersonating the arw daemon: check who owns `{socket}`, or set `ARW_HOME` elsewhere"
+    )]
+    ForeignDaemon { socket: PathBuf, uid: u32, me: u32 },
+
+    #[error(
+        "the arw daemon (pid {pid}) did not answer within {secs}s; it may be stopped (`kill -CONT {pid}`) \
+         or overloaded. See `arw daemon logs`, or restart it with `arw daemon restart`; \
+         `ARW_CLIENT_TIMEOUT_SECS` sets how long to wait"
+    )]
+    DaemonTimeout { pid: String, secs: u64 },
+
+    #[error("the arw daemon went away (ARW_HOME=`{home}`); see `arw daemon logs`, then run the command again")]
+    DaemonGone { home: PathBuf },
+
+    #[error(
         "the running daemon is a different build (daemon {daemon_build}, protocol {daemon_protocol}; \
          this client {client_build}, protocol {client_protocol}) and `--no-restart-daemon` was given; \
          run `arw daemon restart` to replace it"
@@ -67,11 +89,16 @@ impl ArwError {
             | ArwError::DaemonUnreachable { .. }
             | ArwError::SocketPathTooLong { .. }
             | ArwError::HomeNotADirectory { .. }
+            | ArwError::UnsafeHome { .. }
+            | ArwError::ForeignDaemon { .. }
+            | ArwError::DaemonTimeout { .. }
+            | ArwError::DaemonGone { .. }
             | ArwError::BuildMismatch { .. } => Exit::DaemonUnreachable,
             ArwError::BudgetExhausted { .. } => Exit::BudgetExhausted,
             ArwError::Remote { kind, .. } => match kind {
                 ErrorKind::BudgetExhausted => Exit::BudgetExhausted,
                 ErrorKind::BadRequest | ErrorKind::UnknownRuntime => Exit::Usage,
+                ErrorKind::Busy => Exit::DaemonUnreachable,
                 _ => Exit::Failure,
             },
         }

@@ -1,7 +1,10 @@
 //! Environment knobs belong to the command they are set on, not to the daemon.
 //!
-//! The client sends its whole environment with every request, and the
-//! daemon reads a request's knobs from that alone (SPEC §1): so
+//! The client sends the variables a request may need — the knob prefixes
+//! SPEC §1 lists, the few standard ones paths derive from, and the
+//! variables the daemon's manifest references as `${VAR}` (the daemon names
+//! them in its welcome) — and the daemon reads a request's knobs from that
+//! alone: so
 //! `LLAMA_ALLOW_DOWNLOADS=1 arw runtime weights` works against a daemon that
 //! another shell started long ago, a knob that this command did not set is
 //! unset for it, and `${ANY_VAR}` in a manifest expands from the shell that
@@ -11,9 +14,62 @@
 
 use std::collections::BTreeMap;
 
-/// This process's environment, to send with a request.
-pub fn capture() -> BTreeMap<String, String> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+/// Prefixes of the knobs arw reads (SPEC §1), and of the GPU selection
+/// variables a runtime started for this request should see.
+const PREFIXES: &[&str] = &[
+    "ARW_",
+    "LLAMA_",
+    "RUNTIME_SMOKE_",
+    "SMOKE_",
+    "VISION_SMOKE_",
+    "HF_",
+    "HUGGINGFACE",
+    "CUDA_",
+    "HIP_",
+    "ROCR_",
+    "GGML_",
+];
+/// Standard variables paths and command lookup derive from.
+const STANDARD: &[&str] = &["MODE", "PATH", "HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"];
+/// Credentials: sent only with requests that use them (weights).
+pub const TOKENS: &[&str] = &["HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"];
+
+/// The part of this process's environment a request sends: knob prefixes,
+/// standard path variables and `env_refs` (what the daemon's manifest
+/// references); tokens only when `with_tokens`. Nothing else leaves the
+/// client, so an unrelated `AWS_SECRET_ACCESS_KEY` never reaches a daemon.
+pub fn capture(env_refs: &[String], with_tokens: bool) -> BTreeMap<String, String> {
+    let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    select(vars, env_refs, with_tokens)
+}
+
+fn select(
+    vars: impl Iterator<Item = (String, String)>,
+    env_refs: &[String],
+    with_tokens: bool,
+) -> BTreeMap<String, String> {
+    vars.filter(|(k, _)| {
+        if TOKENS.contains(&k.as_str()) {
+            return with_tokens;
+        }
+        PREFIXES.iter().any(|p| k.starts_with(p)) || STANDARD.contains(&k.as_str()) || env_refs.contains(k)
+    })
+    .collect()
+}
+
+/// The variables `${VAR}` in these arguments name, sorted, once each.
+pub fn referenced_vars<'a>(args: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for arg in args {
+        let mut rest = arg.as_str();
+        while let Some(pos) = rest.find("${") {
+            let after = &rest[pos + 2..];
+            let Some(end) = after.find('}') else { break };
+            names.insert(after[..end].to_string());
+            rest = &after[end + 1..];
+        }
+    }
+    names.into_iter().collect()
 }
 
 /// Where one piece of work reads its knobs from.
@@ -88,7 +144,33 @@ mod tests {
         assert_eq!(knobs.get("LLAMA_SERVER_BIN").as_deref(), Some("/from/request"));
         assert_eq!(knobs.get("PATH"), None, "not sent, so not set for this request");
         assert!(Knobs::daemon().get("PATH").is_some(), "the daemon's own work reads its environment");
-        assert!(capture().contains_key("PATH"));
+        assert!(capture(&[], false).contains_key("PATH"));
+    }
+
+    /// Only knob prefixes, standard paths and referenced names are sent;
+    /// tokens only when asked for.
+    #[test]
+    fn capture_sends_only_what_requests_need() {
+        let env = || {
+            [("ARW_NODE_ID", "n"), ("AWS_SECRET_ACCESS_KEY", "s"), ("REFERENCED", "y"), ("HF_TOKEN", "hf_test")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        };
+        let plain = select(env(), &[], false);
+        assert!(plain.contains_key("ARW_NODE_ID"), "ARW_ is a knob prefix");
+        assert!(!plain.contains_key("AWS_SECRET_ACCESS_KEY"));
+        assert!(!plain.contains_key("REFERENCED"));
+        assert!(!plain.contains_key("HF_TOKEN"));
+        let refs = select(env(), &["REFERENCED".to_string()], true);
+        assert_eq!(refs.get("KNOBS_TEST_REFERENCED").map(String::as_str), Some("y"));
+        assert_eq!(refs.get("HF_TOKEN").map(String::as_str), Some("hf_test"));
+    }
+
+    /// `${VAR}` names are found in any position, once each.
+    #[test]
+    fn referenced_vars_are_collected() {
+        let args = ["-m".to_string(), "${MODEL}".to_string(), "a${X}b${MODEL}".to_string(), "${open".to_string()];
+        assert_eq!(referenced_vars(&args), vec!["MODEL".to_string(), "X".to_string()]);
     }
 
     /// Timeouts resolve in the order given, and garbage is an error.

@@ -1,5 +1,9 @@
 //! arw: supervises local LLM runtimes and reports on them honestly.
 
+// First: `dlog!` is used by bare name in the modules below.
+#[macro_use]
+pub mod log;
+
 pub mod accel;
 pub mod cli;
 pub mod client;
@@ -11,7 +15,6 @@ pub mod knobs;
 pub mod matrix;
 pub mod paths;
 pub mod protocol;
-pub mod proxy;
 pub mod registry;
 pub mod render;
 pub mod smoke;
@@ -19,6 +22,7 @@ pub mod stub;
 pub mod supervisor;
 pub mod sys;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod weights;
 

@@ -22,6 +22,8 @@ pub struct Inputs<'a> {
     pub http: HttpSummary,
     pub ttl_seconds: u64,
     pub updated: String,
+    /// Problems of the daemon itself (a broken manifest on disk): warnings.
+    pub notes: Vec<String>,
 }
 
 pub fn compute(inputs: Inputs<'_>) -> Matrix {
@@ -75,7 +77,7 @@ pub fn compute(inputs: Inputs<'_>) -> Matrix {
         accelerators.insert(key.to_string(), rollup);
     }
 
-    let status = derive_status(inputs.supervisor, &pressure, &inputs.http);
+    let status = derive_status(inputs.supervisor, &pressure, &inputs.http, &inputs.notes);
     let entry = NodeEntry {
         status,
         runtime: RuntimeRollup {
@@ -93,14 +95,12 @@ pub fn compute(inputs: Inputs<'_>) -> Matrix {
 }
 
 /// The badge: worst condition wins; every branch says why in `detail`.
-fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSummary) -> Status {
+fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSummary, notes: &[String]) -> Status {
     let rts = &sup.runtimes;
     if rts.is_empty() {
-        return status(
-            StatusCode::Unknown,
-            "Unknown - No runtimes registered",
-            vec!["Register a runtime in runtimes.toml to start supervising it".to_string()],
-        );
+        let mut detail = vec!["Register a runtime in runtimes.toml to start supervising it".to_string()];
+        detail.extend(notes.iter().cloned());
+        return status(StatusCode::Unknown, "Unknown - No runtimes registered", detail);
     }
     let mut errors = Vec::new();
     for rt in rts {
@@ -112,6 +112,7 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
         }
     }
     if !errors.is_empty() {
+        errors.extend(notes.iter().cloned());
         return status(StatusCode::Error, "Error - Runtime failures detected", errors);
     }
 
@@ -138,7 +139,12 @@ fn derive_status(sup: &SupervisorView, pressure: &RestartPressure, http: &HttpSu
     for slow in &http.slow_routes {
         warnings.push(format!("{} is slow: mean {} ms", slow.route, slow.mean_ms));
     }
+    let runtime_warnings = warnings.len();
+    warnings.extend(notes.iter().cloned());
     if !warnings.is_empty() {
+        if runtime_warnings == 0 {
+            return status(StatusCode::Warn, "Warning - Daemon configuration needs attention", warnings);
+        }
         let only_starting = rts.iter().all(|r| matches!(r.state, State::Starting | State::Ready | State::Offline))
             && pressure.runtimes_with_restarts == 0
             && http.slow_routes.is_empty()
@@ -167,12 +173,26 @@ fn status(code: StatusCode, label: &str, detail: Vec<String>) -> Status {
     Status { code, severity, severity_label: severity.label().to_string(), label: label.to_string(), detail, aria_hint }
 }
 
-/// `ARW_NODE_ID`, else the hostname.
-pub fn node_id(knobs: &crate::knobs::Knobs) -> String {
-    knobs.non_empty("ARW_NODE_ID").unwrap_or_else(hostname)
+/// `ARW_NODE_ID`, else the hostname. A node id is a key in the matrix and
+/// a word on the badge line: control characters and spaces are refused.
+pub fn node_id(knobs: &crate::knobs::Knobs) -> Result<String, String> {
+    match knobs.non_empty("ARW_NODE_ID") {
+        None => Ok(hostname()),
+        Some(id) => {
+            let id = id.trim().to_string();
+            if id.chars().any(|c| c.is_control() || c.is_whitespace()) || id.chars().count() > 253 {
+                Err(format!(
+                    "`ARW_NODE_ID={}` is not a usable node id: use up to 253 printable characters without spaces",
+                    crate::text::clip(&id, 60)
+                ))
+            } else {
+                Ok(id)
+            }
+        }
+    }
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: buf is writable for its full length; gethostname NUL-terminates
     // within it on success.

@@ -76,11 +76,14 @@ impl Paths {
         Ok(())
     }
 
-    /// The socket path, or an error naming it when the OS cannot bind it.
+    /// The socket path, or an error naming it when the OS cannot bind it or
+    /// another user could stand in for the daemon there.
     pub fn checked_socket(&self) -> Result<PathBuf, crate::error::ArwError> {
         if self.home.exists() && !self.home.is_dir() {
             return Err(crate::error::ArwError::HomeNotADirectory { home: self.home.clone() });
         }
+        check_private(&self.home, true)?;
+        check_private(&self.run_dir(), false)?;
         let socket = self.socket();
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
@@ -88,6 +91,32 @@ impl Paths {
         }
         Ok(socket)
     }
+}
+
+/// Refuses a directory that another user owns or may write to: whoever can
+/// write there can replace the socket and receive what clients send. A
+/// missing directory is fine (arw creates it `0700`). `ARW_HOME` itself may
+/// be a symlink the user made; `run/` may not.
+fn check_private(dir: &Path, follow: bool) -> Result<(), crate::error::ArwError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = if follow { fs::metadata(dir) } else { fs::symlink_metadata(dir) };
+    let Ok(meta) = meta else { return Ok(()) };
+    let unsafe_dir = |why: String| crate::error::ArwError::UnsafeHome { path: dir.to_path_buf(), why };
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir("is a symlink".into()));
+    }
+    let me = crate::sys::euid();
+    if meta.uid() != me {
+        return Err(unsafe_dir(format!("is owned by uid {}, not by you (uid {me})", meta.uid())));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "is writable by {} (mode {:o})",
+            if meta.mode() & 0o002 != 0 { "everyone" } else { "its group" },
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(())
 }
 
 /// Creates `dir` (and missing parents) as `0700`; an existing directory the

@@ -102,3 +102,45 @@ pub fn redirect_stdout_to_null() {
         }
     }
 }
+
+/// The soft limit on open descriptors.
+pub fn open_files_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one (the daemon holds a
+/// socket per client and a few files per runtime).
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain getrlimit/setrlimit on our own struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Our effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Takes an exclusive lock on `file`, giving up after `deadline`.
+pub fn lock_with_deadline(file: std::fs::File, deadline: std::time::Duration) -> io::Result<std::fs::File> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // std has no timed lock; a thread blocks on it and we wait on the thread.
+    std::thread::spawn(move || {
+        let locked = file.lock().map(|()| file);
+        let _ = tx.send(locked);
+    });
+    rx.recv_timeout(deadline)
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "lock wait timed out")))
+}

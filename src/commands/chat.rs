@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: ChatArgs) -> Result<Exit> {
         crate::render::print_json(&reply.body)?;
     } else if print_deltas {
         println!();
-    } else if let Some(text) = crate::proxy::reply_text(&reply.body) {
+    } else if let Some(text) = reply.text() {
         println!("{text}");
     }
     if reply.status != 200 {

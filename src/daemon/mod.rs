@@ -8,19 +8,19 @@
 //! `arw daemon stop`, idle timeout): stop accepting, let in-flight requests
 //! finish, stop every runtime's process group, release the lock.
 
-mod connection;
+pub mod feed;
+pub mod forward;
 mod handlers;
+pub mod service;
+mod socket;
 pub mod spawn;
 
 use crate::accel;
-use crate::knobs::Knobs;
 use crate::paths::Paths;
-use crate::protocol::{Event, StatusReport};
+use crate::protocol::Event;
 use crate::registry::{self, Registry};
 use crate::supervisor;
-use crate::telemetry::HttpTelemetry;
 use anyhow::{Context as _, Result};
-use interprocess::local_socket::traits::tokio::Listener as _;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use std::io::Write;
@@ -39,8 +39,6 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 const DRAIN: Duration = Duration::from_secs(10);
 /// How often the config file's mtime is checked for changes.
 const CONFIG_POLL: Duration = Duration::from_secs(2);
-/// The matrix is republished at least this often, changes or not.
-const MATRIX_EVERY: Duration = Duration::from_secs(5);
 
 /// How `arw daemon serve` was asked to run.
 #[derive(Debug, Clone, Default)]
@@ -50,47 +48,57 @@ pub struct ServeOptions {
     pub fake_build_id: Option<String>,
 }
 
-/// Shared state every connection handler sees.
+/// Shared state every service function sees.
 pub struct Ctx {
     pub paths: Paths,
     pub supervisor: supervisor::Handle,
     pub gpus: accel::Sampler,
-    pub http: Mutex<HttpTelemetry>,
+    /// Requests forwarded to runtimes, and their HTTP telemetry.
+    pub forward: forward::Forwarder,
+    /// The status document, computed once per change for every reader.
+    pub feed: feed::Feed,
     pub events: broadcast::Sender<Event>,
     pub clients: watch::Sender<usize>,
     pub in_flight: AtomicUsize,
     pub started_at: SystemTime,
-    pub settings: Mutex<registry::DaemonSettings>,
     pub config_path: Option<PathBuf>,
-    pub origin: Mutex<String>,
     pub build_id: String,
     pub shutdown: watch::Sender<bool>,
     /// Weights downloads the daemon runs for clients (SPEC §6).
     pub weights: crate::weights::jobs::Jobs,
+    loaded: Mutex<Loaded>,
+}
+
+/// What the daemon took from the manifest it runs.
+struct Loaded {
+    settings: registry::DaemonSettings,
+    origin: String,
+    /// `${VAR}` names in the manifest's runtimes (see [`crate::knobs`]).
+    env_refs: Vec<String>,
+    /// Set while the manifest on disk is broken (the last good one runs).
+    problem: Option<String>,
 }
 
 impl Ctx {
-    /// Supervisor view plus a matrix computed now, with this request's knobs.
-    pub fn status_report(&self, view: crate::protocol::status::SupervisorView, knobs: &Knobs) -> StatusReport {
-        let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let ttl = knobs
-            .parsed::<u64>(&["ARW_RUNTIME_MATRIX_TTL_SECS"])
-            .ok()
-            .flatten()
-            .filter(|t| *t > 0)
-            .unwrap_or(settings.matrix_ttl_secs);
-        let gpus = accel::GpuInventory::effective(&self.gpus.latest(), knobs);
-        let http = self.http.lock().unwrap_or_else(|p| p.into_inner()).summary(std::time::Instant::now());
-        let node = crate::matrix::node_id(knobs);
-        let matrix = crate::matrix::compute(crate::matrix::Inputs {
-            node_id: &node,
-            supervisor: &view,
-            gpus: &gpus,
-            http,
-            ttl_seconds: ttl,
-            updated: crate::time::now_rfc3339(),
-        });
-        StatusReport { supervisor: view, matrix }
+    pub fn settings(&self) -> registry::DaemonSettings {
+        self.loaded().settings.clone()
+    }
+
+    pub fn origin(&self) -> String {
+        self.loaded().origin.clone()
+    }
+
+    pub fn env_refs(&self) -> Vec<String> {
+        self.loaded().env_refs.clone()
+    }
+
+    /// A matrix detail line when the manifest on disk is broken.
+    pub fn config_problem(&self) -> Option<String> {
+        self.loaded().problem.clone()
+    }
+
+    fn loaded(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn request_shutdown(&self) {
@@ -98,12 +106,8 @@ impl Ctx {
     }
 }
 
-/// Appends a timestamped line to the daemon log (the daemon's stderr).
-#[macro_export]
-macro_rules! dlog {
-    ($($arg:tt)*) => {
-        eprintln!("{} {}", $crate::time::now_rfc3339(), format_args!($($arg)*))
-    };
+fn env_refs_of(registry: &Registry) -> Vec<String> {
+    crate::knobs::referenced_vars(registry.runtimes.iter().flat_map(|r| r.args.iter()))
 }
 
 /// Runs the daemon in the foreground until it is told to stop.
@@ -133,6 +137,7 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
         Err(_) => None,
     };
     let lock = take_daemon_lock(&paths)?;
+    crate::sys::raise_open_files_limit();
 
     let config_path = registry::config_path(opts.config.as_deref(), |k| std::env::var(k).ok());
     let registry = match &config_path {
@@ -158,7 +163,7 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
         std::fs::write(paths.pid_file(), format!("{}\n", std::process::id()))?;
         let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override);
         announce_ready(notify, &socket);
-        accept_until_shutdown(listener, ctx.clone()).await;
+        socket::accept_until_shutdown(listener, ctx.clone()).await;
         shut_down(&ctx).await;
         let _ = std::fs::remove_file(ctx.paths.pid_file());
         anyhow::Ok(())
@@ -184,7 +189,7 @@ fn take_daemon_lock(paths: &Paths) -> Result<std::fs::File> {
     // Another daemon holds it: a predecessor draining after `arw daemon
     // restart`, or a live daemon. Wait a while for the first case.
     dlog!("another daemon holds {}; waiting up to {}s", path.display(), LOCK_WAIT.as_secs());
-    crate::client::lock_with_deadline(file, LOCK_WAIT).map_err(|_| {
+    crate::sys::lock_with_deadline(file, LOCK_WAIT).map_err(|_| {
         anyhow::anyhow!(
             "another arw daemon is running for ARW_HOME `{}` (it holds `{}`); use `arw daemon stop` first",
             paths.home.display(),
@@ -217,46 +222,30 @@ fn start_services(
     if let Some(secs) = idle_override {
         settings.idle_timeout_secs = secs;
     }
-    let origin = registry.origin.clone();
+    let loaded = Loaded { settings, origin: registry.origin.clone(), env_refs: env_refs_of(&registry), problem: None };
     let supervisor = supervisor::start(registry, paths.runtime_logs_dir());
     let (events, _) = broadcast::channel(64);
     let ctx = Arc::new(Ctx {
         paths,
+        forward: forward::Forwarder::new(supervisor.clone()),
         supervisor,
         gpus: accel::Sampler::start(),
-        http: Mutex::new(HttpTelemetry::default()),
+        feed: feed::Feed::new(),
         events,
         clients: watch::channel(0).0,
         in_flight: AtomicUsize::new(0),
         started_at: SystemTime::now(),
-        settings: Mutex::new(settings),
         config_path,
-        origin: Mutex::new(origin),
         build_id: fake_build_id.unwrap_or_else(|| crate::protocol::BUILD_ID.to_string()),
         shutdown: watch::channel(false).0,
         weights: Default::default(),
+        loaded: Mutex::new(loaded),
     });
-    tokio::spawn(publish_matrix(ctx.clone()));
+    tokio::spawn(feed::publish(ctx.clone()));
     tokio::spawn(exit_when_idle(ctx.clone()));
     tokio::spawn(watch_config(ctx.clone()));
     tokio::spawn(exit_on_signal(ctx.clone()));
     ctx
-}
-
-async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::Listener, ctx: Arc<Ctx>) {
-    let mut shutdown = ctx.shutdown.subscribe();
-    loop {
-        tokio::select! {
-            conn = listener.accept() => match conn {
-                Ok(conn) => { tokio::spawn(connection::handle(conn, ctx.clone())); }
-                Err(e) => dlog!("accept failed: {e}"),
-            },
-            _ = shutdown.wait_for(|s| *s) => break,
-        }
-    }
-    // Dropping the listener removes the socket file: new clients now spawn a
-    // successor, which waits for our lock.
-    drop(listener);
 }
 
 async fn shut_down(ctx: &Ctx) {
@@ -284,26 +273,6 @@ async fn exit_on_signal(ctx: Arc<Ctx>) {
     ctx.request_shutdown();
 }
 
-/// Pushes `runtime.updated` on every supervisor change and every 5 s.
-async fn publish_matrix(ctx: Arc<Ctx>) {
-    let mut views = ctx.supervisor.subscribe();
-    let mut tick = tokio::time::interval(MATRIX_EVERY);
-    loop {
-        tokio::select! {
-            changed = views.changed() => if changed.is_err() { return },
-            _ = tick.tick() => {},
-        }
-        if ctx.events.receiver_count() == 0 {
-            continue;
-        }
-        let Ok(view) = ctx.supervisor.snapshot().await else {
-            return;
-        };
-        let report = ctx.status_report(view, &Knobs::daemon());
-        let _ = ctx.events.send(Event::RuntimeUpdated(report));
-    }
-}
-
 /// Exits after `idle_timeout_secs` with no client connected, no runtime
 /// process alive and no weights download running.
 async fn exit_when_idle(ctx: Arc<Ctx>) {
@@ -311,7 +280,7 @@ async fn exit_when_idle(ctx: Arc<Ctx>) {
     let mut views = ctx.supervisor.subscribe();
     let mut downloads = ctx.weights.active();
     loop {
-        let timeout = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).idle_timeout_secs;
+        let timeout = ctx.settings().idle_timeout_secs;
         let idle = *clients.borrow_and_update() == 0
             && views.borrow_and_update().runtimes.iter().all(|r| r.pid.is_none())
             && *downloads.borrow_and_update() == 0;
@@ -361,26 +330,44 @@ async fn watch_config(ctx: Arc<Ctx>) {
     }
 }
 
-/// Loads the manifest again and hands it to the supervisor.
+/// Loads the manifest again and hands it to the supervisor. A broken file
+/// keeps the running registry, and the matrix says so until it is fixed.
 pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry::RegistryError> {
-    let registry = match &ctx.config_path {
-        Some(p) => registry::load_file(p)?,
-        None => registry::embedded_default(),
+    let loaded = match &ctx.config_path {
+        Some(p) => registry::load_file(p),
+        None => Ok(registry::embedded_default()),
+    };
+    let registry = match loaded {
+        Ok(r) => r,
+        Err(e) => {
+            let path = ctx.config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            ctx.loaded().problem = Some(format!(
+                "manifest `{path}` is broken ({}); running the last good one",
+                crate::text::clip(&e.to_string(), 300)
+            ));
+            // The badge changes: republish now, not at the next tick.
+            let _ = ctx.feed.recompute(ctx).await;
+            return Err(e);
+        }
     };
     {
-        let mut settings = ctx.settings.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = settings.idle_timeout_secs;
-        *settings = registry.daemon.clone();
+        let mut loaded = ctx.loaded();
+        let idle = loaded.settings.idle_timeout_secs;
+        loaded.settings = registry.daemon.clone();
         if std::env::var_os("ARW_IDLE_TIMEOUT_SECS").is_some() {
-            settings.idle_timeout_secs = idle;
+            loaded.settings.idle_timeout_secs = idle;
         }
+        loaded.origin = registry.origin.clone();
+        loaded.env_refs = env_refs_of(&registry);
+        loaded.problem = None;
     }
-    *ctx.origin.lock().unwrap_or_else(|p| p.into_inner()) = registry.origin.clone();
     let origin = registry.origin.clone();
-    Ok(ctx.supervisor.reload(registry).await.unwrap_or(crate::protocol::ReloadReport {
+    let report = ctx.supervisor.reload(registry).await.unwrap_or(crate::protocol::ReloadReport {
         origin,
         added: vec![],
         removed: vec![],
         changed: vec![],
-    }))
+    });
+    let _ = ctx.feed.recompute(ctx).await;
+    Ok(report)
 }

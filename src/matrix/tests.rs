@@ -39,6 +39,10 @@ fn rt(id: &str, state: State, accel: Accelerator, used: u32) -> RuntimeView {
 }
 
 fn matrix(runtimes: Vec<RuntimeView>, http: HttpSummary) -> Matrix {
+    matrix_with_notes(runtimes, http, vec![])
+}
+
+fn matrix_with_notes(runtimes: Vec<RuntimeView>, http: HttpSummary, notes: Vec<String>) -> Matrix {
     let sup = SupervisorView { generated_at: String::new(), registry_origin: "test".into(), runtimes };
     compute(Inputs {
         node_id: "node-a",
@@ -47,6 +51,7 @@ fn matrix(runtimes: Vec<RuntimeView>, http: HttpSummary) -> Matrix {
         http,
         ttl_seconds: 60,
         updated: "2025-10-04T12:34:56.789Z".into(),
+        notes,
     })
 }
 
@@ -133,4 +138,30 @@ fn payload_field_names() {
         assert!(node["http"].get(key).is_some(), "http.{key} missing");
     }
     assert!(v["ttl_seconds"].as_u64().unwrap() > 0);
+}
+
+/// #11.16: a broken manifest on disk turns an all-ready node into a warning
+/// naming the file, and rides along with errors.
+#[test]
+fn config_problem_is_a_warning_detail() {
+    let note = "manifest `/x/runtimes.toml` is broken (3:1 ...); running the last good one".to_string();
+    let m =
+        matrix_with_notes(vec![rt("a", State::Ready, Accelerator::Cpu, 0)], HttpSummary::default(), vec![note.clone()]);
+    let s = status_of(&m);
+    assert_eq!(s.code.as_str(), "warn");
+    assert!(s.detail.contains(&note), "{:?}", s.detail);
+    assert!(s.aria_hint.contains("is broken"));
+    let m =
+        matrix_with_notes(vec![rt("a", State::Error, Accelerator::Cpu, 0)], HttpSummary::default(), vec![note.clone()]);
+    assert_eq!(status_of(&m).code.as_str(), "error");
+    assert!(status_of(&m).detail.contains(&note));
+}
+
+/// A node id with a newline or spaces is refused, not printed into the badge.
+#[test]
+fn node_id_must_be_printable() {
+    let knobs = |v: &str| crate::knobs::Knobs::new([("ARW_NODE_ID".to_string(), v.to_string())].into());
+    assert_eq!(node_id(&knobs("gpu-box-1")).unwrap(), "gpu-box-1");
+    assert!(node_id(&knobs("a\nb")).unwrap_err().contains("not a usable node id"));
+    assert!(node_id(&knobs("two words")).is_err());
 }

@@ -23,7 +23,7 @@ pub mod smoke;
 pub mod status;
 mod weights;
 
-pub use frame::{encode, read_frame, read_frame_async, write_frame, write_frame_async, FrameError, MAX_FRAME_BYTES};
+pub use frame::{encode, read_frame, write_frame, write_frame_async, FrameError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 pub use status::{RestoreOutcome, RestoreReport, StatusReport};
 pub use weights::*;
 
@@ -53,6 +53,11 @@ pub struct Welcome {
     /// one can say so.
     #[serde(default)]
     pub registry_origin: Option<String>,
+    /// Variables the daemon's manifest references as `${VAR}`: the client
+    /// sends these beside the knob prefixes (SPEC §1), and nothing else of
+    /// its environment.
+    #[serde(default)]
+    pub env_refs: Vec<String>,
 }
 
 impl Hello {
@@ -167,7 +172,7 @@ pub enum ServerFrame {
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Response {
     /// `{"supervisor": ..., "matrix": ...}` exactly as `runtime status --json` prints it.
-    Status(StatusReport),
+    Status(std::sync::Arc<StatusReport>),
     Restore(RestoreReport),
     DaemonInfo(DaemonInfo),
     Reloaded(ReloadReport),
@@ -185,7 +190,7 @@ pub enum Response {
 pub enum Event {
     /// A fresh runtime matrix (with the supervisor view it was computed from).
     #[serde(rename = "runtime.updated")]
-    RuntimeUpdated(StatusReport),
+    RuntimeUpdated(std::sync::Arc<StatusReport>),
     /// Progress of a weights download or verification.
     #[serde(rename = "weights.progress")]
     WeightsProgress(WeightsProgress),
@@ -195,6 +200,13 @@ pub enum Event {
     /// A smoke stage finished.
     #[serde(rename = "smoke.stage")]
     SmokeStage(smoke::Stage),
+}
+
+impl ChatReply {
+    /// The assistant's text, when the body is a chat completion.
+    pub fn text(&self) -> Option<&str> {
+        self.body["choices"][0]["message"]["content"].as_str()
+    }
 }
 
 /// What a runtime answered to a forwarded chat request.
@@ -259,6 +271,8 @@ pub enum ErrorKind {
     Upstream,
     BudgetExhausted,
     Config,
+    /// The daemon is at its connection or buffer limit; try again.
+    Busy,
     Internal,
 }
 

@@ -14,15 +14,46 @@ pub mod guard;
 mod plan;
 pub mod workspace;
 
-use crate::daemon::Ctx;
+use crate::accel::GpuInventory;
 use crate::knobs::Knobs;
 use crate::protocol::smoke::{MemoryReport, Mode, Outcome, SmokeReport, Stage, StageOutcome};
 use crate::protocol::status::{State, SupervisorView};
-use crate::protocol::{Event, RestoreRequest, SmokeRequest};
+use crate::protocol::{ChatReply, ErrorBody, Event, RestoreRequest, SmokeRequest, StatusReport};
+use crate::supervisor;
 use plan::Plan;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{broadcast, mpsc};
+
+/// What a smoke run borrows from the daemon it runs in.
+pub struct Host<'a> {
+    pub supervisor: &'a supervisor::Handle,
+    pub runtimes: &'a dyn Runtimes,
+    /// The daemon's event bus: the run waits for pushed `runtime.updated`.
+    pub events: &'a broadcast::Sender<Event>,
+    /// `$ARW_HOME/cache`, for the weights checklist.
+    pub cache_dir: PathBuf,
+    /// The latest GPU sample.
+    pub gpus: GpuInventory,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Requests to a registered runtime, counted in the matrix like any other
+/// (the daemon's forwarder implements it).
+pub trait Runtimes: Sync {
+    fn post_json<'a>(
+        &'a self,
+        runtime: &'a str,
+        route: &'a str,
+        body: &'a Value,
+    ) -> BoxFuture<'a, Result<(u16, Value), ErrorBody>>;
+    fn chat<'a>(&'a self, runtime: &'a str, body: Value) -> BoxFuture<'a, Result<ChatReply, ErrorBody>>;
+}
 
 /// A 4×3 RGB PNG for the vision probe.
 pub const TINY_PNG: &[u8] = &[
@@ -44,7 +75,7 @@ enum Halt {
 }
 
 struct Run<'a> {
-    ctx: &'a Ctx,
+    host: &'a Host<'a>,
     knobs: Knobs,
     req: SmokeRequest,
     report: SmokeReport,
@@ -56,11 +87,16 @@ struct Run<'a> {
     /// Set when the guard or a missing GPU sent us down the simulated path.
     downgraded: Option<String>,
     /// The newest pushed update seen, so a later check need not wait for another.
-    last_update: Option<crate::protocol::StatusReport>,
+    last_update: Option<Arc<StatusReport>>,
 }
 
 /// Runs one smoke and returns its report; stages go to `stages` as they end.
-pub async fn run(ctx: &Ctx, req: SmokeRequest, knobs: Knobs, stages: mpsc::UnboundedSender<Stage>) -> SmokeReport {
+pub async fn run(
+    host: &Host<'_>,
+    req: SmokeRequest,
+    knobs: Knobs,
+    stages: mpsc::UnboundedSender<Stage>,
+) -> SmokeReport {
     let started_at = SystemTime::now();
     let report = SmokeReport {
         mode: req.mode,
@@ -85,8 +121,8 @@ pub async fn run(ctx: &Ctx, req: SmokeRequest, knobs: Knobs, stages: mpsc::Unbou
         matrix: None,
     };
     let mut run = Run {
-        ctx,
-        events: ctx.events.subscribe(),
+        host,
+        events: host.events.subscribe(),
         knobs,
         req,
         report,
@@ -254,14 +290,14 @@ impl Run<'_> {
         let log = ws.join("runtime.log");
         self.report.runtime_id = Some(id.clone());
         self.report.runtime_log = Some(log.display().to_string());
-        if let Err(e) = self.ctx.supervisor.register(spec, self.knobs.clone(), log).await {
+        if let Err(e) = self.host.supervisor.register(spec, self.knobs.clone(), log).await {
             return Err(self.fail("launch", t, e.message));
         }
         self.registered.push(id.clone());
         self.pass("launch", t, format!("registered `{id}` from {}", manifest_path.display()));
 
         let t = Instant::now();
-        let mut views = self.ctx.supervisor.subscribe();
+        let mut views = self.host.supervisor.subscribe();
         loop {
             let snapshot = views.borrow_and_update().clone();
             if let Some(rt) = snapshot.runtime(&id) {
@@ -299,7 +335,7 @@ impl Run<'_> {
         let t = Instant::now();
         let id = self.report.runtime_id.clone().unwrap_or_default();
         let body = json!({"prompt": "Hello", "n_predict": 1, "cache_prompt": false});
-        match crate::proxy::post_json(self.ctx, &id, "/completion", &body).await {
+        match self.host.runtimes.post_json(&id, "/completion", &body).await {
             Ok((200, v)) if v["tokens_predicted"].as_u64().unwrap_or(0) >= 1 || v["content"].is_string() => {
                 let ms = t.elapsed().as_millis() as u64;
                 self.report.first_token_ms = Some(ms);
@@ -324,14 +360,14 @@ impl Run<'_> {
             "max_tokens": 16,
             "stream": stream,
         });
-        let reply = match crate::proxy::chat(self.ctx, &id, body, |_| {}).await {
+        let reply = match self.host.runtimes.chat(&id, body).await {
             Ok(r) => r,
             Err(e) => return Err(self.fail(name, t, e.message)),
         };
         if reply.status != 200 {
             return Err(self.fail(name, t, format!("HTTP {}: {}", reply.status, reply.body)));
         }
-        let text = crate::proxy::reply_text(&reply.body).unwrap_or_default().to_string();
+        let text = reply.text().unwrap_or_default().to_string();
         let tokens = reply.body["usage"]["completion_tokens"].as_u64().unwrap_or(0);
         if text.is_empty() && tokens == 0 {
             return Err(self.fail(name, t, format!("the reply has no content: {}", reply.body)));
@@ -375,7 +411,7 @@ impl Run<'_> {
         let t = Instant::now();
         let id = self.report.runtime_id.clone().unwrap_or_default();
         let body = json!({"image": encode(TINY_PNG), "prompt": "Describe this image."});
-        match crate::proxy::post_json(self.ctx, &id, "/describe", &body).await {
+        match self.host.runtimes.post_json(&id, "/describe", &body).await {
             Ok((200, v)) if v["width"] == 4 && v["height"] == 3 => {
                 let text = v["description"].as_str().unwrap_or_default().to_string();
                 self.pass("describe", t, format!("/describe answered {text:?}"));
@@ -392,7 +428,7 @@ impl Run<'_> {
         let t = Instant::now();
         let id = self.report.runtime_id.clone().unwrap_or_default();
         let req = RestoreRequest { id: id.clone(), dry_run: false, force: true, wait_ms: 0 };
-        let ticket = match self.ctx.supervisor.restore(req, self.knobs.clone()).await {
+        let ticket = match self.host.supervisor.restore(req, self.knobs.clone()).await {
             Ok(t) => t,
             Err(e) => return Err(self.fail("restore", t, e.message)),
         };
@@ -436,7 +472,7 @@ impl Run<'_> {
         let id = self.report.runtime_id.clone().unwrap_or_default();
         let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
         let started_at = self.started_at;
-        let shows_run = |r: &crate::protocol::StatusReport| {
+        let shows_run = |r: &StatusReport| {
             let fresh = r
                 .matrix
                 .items
@@ -508,7 +544,7 @@ impl Run<'_> {
     async fn cleanup(&mut self) {
         let t = Instant::now();
         for id in std::mem::take(&mut self.registered) {
-            self.ctx.supervisor.unregister(&id).await;
+            self.host.supervisor.unregister(&id).await;
         }
         if let Some(pid) = self.report.runtime_pid {
             if crate::sys::process_exists(pid) {
@@ -533,7 +569,7 @@ impl Run<'_> {
 }
 
 /// The next pushed `runtime.updated`, skipping other events and lag.
-async fn next_report(events: &mut broadcast::Receiver<Event>) -> Option<crate::protocol::StatusReport> {
+async fn next_report(events: &mut broadcast::Receiver<Event>) -> Option<Arc<StatusReport>> {
     loop {
         match events.recv().await {
             Ok(Event::RuntimeUpdated(report)) => return Some(report),

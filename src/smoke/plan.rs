@@ -103,7 +103,7 @@ impl Plan {
 /// Lines telling an operator how to get weights for a real run: the weights
 /// command's own checklist (SPEC §6) under a line saying what is wrong.
 fn weights_checklist(
-    ctx: &crate::daemon::Ctx,
+    cache_dir: &Path,
     knobs: &crate::knobs::Knobs,
     cwd: &Path,
     model_path: Option<&str>,
@@ -113,7 +113,7 @@ fn weights_checklist(
         Some(p) => format!("LLAMA_MODEL_PATH points at `{p}`, which does not exist"),
         None => "LLAMA_MODEL_PATH is not set".to_string(),
     }];
-    let env = WeightsEnv::resolve(knobs, cwd, None, false, &ctx.paths.cache_dir());
+    let env = WeightsEnv::resolve(knobs, cwd, None, false, cache_dir);
     let roster = sources::load(knobs, cwd).map(|r| r.models);
     match (env, roster) {
         (Ok(env), Ok(models)) => {
@@ -230,7 +230,7 @@ impl Run<'_> {
         }
         let t = Instant::now();
         if model.is_none() {
-            let checklist = weights_checklist(self.ctx, &self.knobs, &self.req.root, model_path.as_deref());
+            let checklist = weights_checklist(&self.host.cache_dir, &self.knobs, &self.req.root, model_path.as_deref());
             let why = format!("no weights: {}", checklist[0]);
             self.record("weights", StageOutcome::Skipped, t, why.clone());
             self.report.checklist = Some(checklist);
@@ -300,7 +300,7 @@ impl Run<'_> {
 
         if gpu {
             let t = Instant::now();
-            let inventory = self.ctx.gpus.latest();
+            let inventory = self.host.gpus.clone();
             if inventory.devices.is_empty() {
                 let why = format!(
                     "no GPU found ({})",

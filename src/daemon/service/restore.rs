@@ -4,10 +4,10 @@
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
 use crate::protocol::status::State;
-use crate::protocol::{ErrorBody, ErrorKind, Response, RestoreOutcome, RestoreReport, RestoreRequest};
+use crate::protocol::{ErrorBody, ErrorKind, RestoreOutcome, RestoreReport, RestoreRequest};
 use std::time::{Duration, Instant};
 
-pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Response, ErrorBody> {
+pub async fn restore(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<RestoreReport, ErrorBody> {
     let mut views = ctx.supervisor.subscribe();
     let id = req.id.clone();
     let dry_run = req.dry_run;
@@ -19,7 +19,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
             "a restore of `{id}` is allowed now; {} of {} restarts left in the window",
             ticket.budget.remaining, ticket.budget.max_restarts
         );
-        return Ok(Response::Restore(RestoreReport {
+        return Ok(RestoreReport {
             id,
             dry_run,
             outcome: RestoreOutcome::Allowed,
@@ -27,7 +27,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
             message,
             restart_budget: ticket.budget,
             ready_ms: None,
-        }));
+        });
     }
 
     let deadline = tokio::time::Instant::now() + wait;
@@ -57,21 +57,13 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
         };
         if let Some((outcome, message)) = done {
             let ready_ms = (outcome == RestoreOutcome::Ready).then(|| started.elapsed().as_millis() as u64);
-            return Ok(Response::Restore(RestoreReport {
-                id,
-                dry_run,
-                outcome,
-                state,
-                message,
-                restart_budget: budget,
-                ready_ms,
-            }));
+            return Ok(RestoreReport { id, dry_run, outcome, state, message, restart_budget: budget, ready_ms });
         }
         match tokio::time::timeout_at(deadline, views.changed()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(ErrorBody::new(ErrorKind::Internal, "the supervisor stopped during the restore")),
             Err(_) => {
-                return Ok(Response::Restore(RestoreReport {
+                return Ok(RestoreReport {
                     id: id.clone(),
                     dry_run,
                     outcome: RestoreOutcome::Timeout,
@@ -84,7 +76,7 @@ pub async fn handle(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Resp
                     ),
                     restart_budget: budget,
                     ready_ms: None,
-                }))
+                })
             }
         }
     }

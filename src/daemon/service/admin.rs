@@ -1,12 +1,12 @@
 //! `arw daemon status|reload|stop`.
 
 use crate::daemon::Ctx;
-use crate::protocol::{DaemonInfo, ErrorBody, ErrorKind, Response};
+use crate::protocol::{DaemonInfo, ErrorBody, ErrorKind, ReloadReport};
 
-pub async fn info(ctx: &Ctx) -> Result<Response, ErrorBody> {
+pub async fn info(ctx: &Ctx) -> DaemonInfo {
     let runtimes = ctx.supervisor.snapshot().await.map(|v| v.runtimes.len()).unwrap_or(0);
-    let settings = ctx.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(Response::DaemonInfo(DaemonInfo {
+    let settings = ctx.settings();
+    DaemonInfo {
         pid: std::process::id(),
         build_id: ctx.build_id.clone(),
         protocol: crate::protocol::PROTOCOL_VERSION,
@@ -14,16 +14,16 @@ pub async fn info(ctx: &Ctx) -> Result<Response, ErrorBody> {
         uptime_secs: ctx.started_at.elapsed().unwrap_or_default().as_secs_f64(),
         home: ctx.paths.home.display().to_string(),
         socket: ctx.paths.socket().display().to_string(),
-        registry_origin: ctx.origin.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        registry_origin: ctx.origin(),
         runtimes,
         clients: *ctx.clients.borrow(),
         idle_timeout_secs: settings.idle_timeout_secs,
-    }))
+    }
 }
 
-pub async fn reload(ctx: &Ctx) -> Result<Response, ErrorBody> {
+pub async fn reload(ctx: &Ctx) -> Result<ReloadReport, ErrorBody> {
     match crate::daemon::reload(ctx).await {
-        Ok(report) => Ok(Response::Reloaded(report)),
+        Ok(report) => Ok(report),
         Err(e) => Err(ErrorBody::new(ErrorKind::Config, e.to_string()).with_hint(
             "the daemon keeps running with the last good registry; fix the file and run `arw daemon reload`",
         )),
@@ -31,7 +31,6 @@ pub async fn reload(ctx: &Ctx) -> Result<Response, ErrorBody> {
 }
 
 /// Replies first, then shuts down: the client waits for the lock to free.
-pub fn shutdown(ctx: &Ctx) -> Result<Response, ErrorBody> {
+pub fn shutdown(ctx: &Ctx) {
     ctx.request_shutdown();
-    Ok(Response::Done)
 }

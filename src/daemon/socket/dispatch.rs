@@ -1,0 +1,140 @@
+//! Maps a request frame to its service function and the service's answer
+//! to frames: events the service streams go out as they come, then the
+//! response. The only socket-specific code between the two.
+
+use crate::daemon::{service, Ctx};
+use crate::knobs::Knobs;
+use crate::protocol::{
+    encode, ErrorBody, ErrorKind, Event, Request, RequestFrame, Response, ServerFrame, MAX_REPLY_BYTES,
+};
+use std::collections::BTreeMap;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+pub async fn dispatch<W>(ctx: &Ctx, frame: RequestFrame, tx: &mut W) -> Result<Response, ErrorBody>
+where
+    W: AsyncWrite + Unpin,
+{
+    let id = frame.id;
+    let knobs = Knobs::new(frame.env);
+    match frame.request {
+        Request::Status => service::status::status(ctx, &knobs).await.map(Response::Status),
+        Request::Restore(req) => service::restore::restore(ctx, req, knobs).await.map(Response::Restore),
+        Request::DaemonInfo => Ok(Response::DaemonInfo(service::admin::info(ctx).await)),
+        Request::Reload => service::admin::reload(ctx).await.map(Response::Reloaded),
+        Request::Shutdown => {
+            service::admin::shutdown(ctx);
+            Ok(Response::Done)
+        }
+        Request::Chat(req) => {
+            let (deltas, rx) = mpsc::unbounded_channel();
+            let work = service::chat::chat(ctx, req, deltas);
+            stream_while(id, tx, rx, Event::ChatDelta, work).await.map(Response::Chat)
+        }
+        Request::Smoke(req) => {
+            let (stages, rx) = mpsc::unbounded_channel();
+            let work = service::smoke::smoke(ctx, req, knobs, stages);
+            Ok(Response::Smoke(Box::new(stream_while(id, tx, rx, Event::SmokeStage, work).await)))
+        }
+        Request::Weights(req) => crate::daemon::handlers::weights::handle(ctx, id, req, knobs, tx).await,
+        Request::Watch => unreachable!("streams are handled by the connection"),
+    }
+}
+
+/// Writes the response to request `id`. An answer too large for a frame
+/// becomes an error saying so, rather than a frame the client must refuse.
+pub async fn reply<W: AsyncWrite + Unpin>(
+    tx: &mut W,
+    id: u64,
+    result: Result<Response, ErrorBody>,
+) -> std::io::Result<()> {
+    let mut bytes = encode(&ServerFrame::Response { id, result });
+    if bytes.len() - 4 > MAX_REPLY_BYTES as usize {
+        let too_big = ErrorBody::new(
+            ErrorKind::Internal,
+            format!("the answer is {} bytes, more than the {MAX_REPLY_BYTES} a reply may carry", bytes.len() - 4),
+        )
+        .with_hint("ask for less (one runtime, fewer tokens)");
+        bytes = encode(&ServerFrame::Response { id, result: Err(too_big) });
+    }
+    tx.write_all(&bytes).await?;
+    tx.flush().await
+}
+
+async fn send_event<W: AsyncWrite + Unpin>(tx: &mut W, id: u64, event: Event) -> std::io::Result<()> {
+    let bytes = encode(&ServerFrame::Event { id, event });
+    if bytes.len() - 4 > MAX_REPLY_BYTES as usize {
+        // Never sent: the client would have to drop the connection.
+        return Ok(());
+    }
+    tx.write_all(&bytes).await?;
+    tx.flush().await
+}
+
+/// Drives `work` while writing each item it sends on `events` to the client
+/// as an event of request `id`, then flushes what is left. A client that
+/// hangs up stops the writes, never the work (a smoke's result still lands
+/// in its workspace, a download goes on).
+pub async fn stream_while<W, T, F>(
+    id: u64,
+    tx: &mut W,
+    mut events: mpsc::UnboundedReceiver<T>,
+    to_event: fn(T) -> Event,
+    work: F,
+) -> F::Output
+where
+    W: AsyncWrite + Unpin,
+    F: std::future::Future,
+{
+    tokio::pin!(work);
+    let mut client_gone = false;
+    loop {
+        tokio::select! {
+            out = &mut work => {
+                while let Ok(item) = events.try_recv() {
+                    if !client_gone {
+                        client_gone = send_event(tx, id, to_event(item)).await.is_err();
+                    }
+                }
+                return out;
+            }
+            Some(item) = events.recv() => {
+                if !client_gone {
+                    client_gone = send_event(tx, id, to_event(item)).await.is_err();
+                }
+            }
+        }
+    }
+}
+
+/// `runtime status --watch`: every document the feed publishes, until the
+/// client hangs up. A bad knob ends the stream with an error response.
+pub async fn watch<R, W>(ctx: &Ctx, id: u64, env: BTreeMap<String, String>, rx: &mut R, tx: &mut W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let knobs = Knobs::new(env);
+    let mut stream = match service::status::watch(ctx, &knobs).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = reply(tx, id, Err(e)).await;
+            return;
+        }
+    };
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            report = stream.next() => match report {
+                Some(report) => {
+                    if send_event(tx, id, Event::RuntimeUpdated(report)).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            // Any read completing (EOF or stray bytes) ends the stream.
+            _ = rx.read(&mut probe) => return,
+        }
+    }
+}
