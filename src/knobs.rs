@@ -162,7 +162,7 @@ mod tests {
         assert!(!plain.contains_key("REFERENCED"));
         assert!(!plain.contains_key("HF_TOKEN"));
         let refs = select(env(), &["REFERENCED".to_string()], true);
-        assert_eq!(refs.get("KNOBS_TEST_REFERENCED").map(String::as_str), Some("y"));
+        assert_eq!(refs.get("REFERENCED").map(String::as_str), Some("y"));
         assert_eq!(refs.get("HF_TOKEN").map(String::as_str), Some("hf_test"));
     }
 

@@ -22,8 +22,19 @@ use tokio::sync::watch;
 /// A document younger than this is served as is when nothing changed
 /// (uptimes in it are at most this stale).
 const FRESH_FOR: Duration = Duration::from_secs(1);
-/// The matrix is republished at least this often, changes or not.
-pub const REPUBLISH_EVERY: Duration = Duration::from_secs(5);
+/// The matrix is republished at least this often, changes or not
+/// (`ARW_MATRIX_REPUBLISH_SECS` in the daemon's environment overrides it;
+/// tests use that to prove updates are pushed on change).
+const REPUBLISH_EVERY: Duration = Duration::from_secs(5);
+
+fn republish_every() -> Duration {
+    std::env::var("ARW_MATRIX_REPUBLISH_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(REPUBLISH_EVERY)
+}
 
 /// The knobs that change what the matrix says, parsed once for every reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +183,7 @@ fn compute(ctx: &Ctx, supervisor: SupervisorView, knobs: &MatrixKnobs) -> Status
 pub async fn publish(ctx: Arc<Ctx>) {
     let mut views = ctx.supervisor.subscribe();
     let mut http = ctx.forward.subscribe();
-    let mut tick = tokio::time::interval(REPUBLISH_EVERY);
+    let mut tick = tokio::time::interval(republish_every());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
