@@ -34,6 +34,9 @@ const MAX_HELLO_BYTES: u32 = 64 * 1024;
 const BUFFER_BUDGET_KIB: u32 = 64 * 1024;
 /// How long a frame waits for room in the budget before it is refused.
 const BUDGET_WAIT: Duration = Duration::from_secs(5);
+/// Frames up to this size skip the budget, so `status` and `daemon stop`
+/// get through while large frames wait (the connection cap bounds them).
+const SMALL_FRAME_BYTES: u32 = 64 * 1024;
 
 static BUFFER_BUDGET: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(BUFFER_BUDGET_KIB as usize));
 
@@ -76,10 +79,13 @@ where
     if len > max {
         return Err(ReadError::Frame(FrameError::TooLarge(len, max)));
     }
-    let kib = len.div_ceil(1024).max(1);
-    let _permit = match tokio::time::timeout(BUDGET_WAIT, BUFFER_BUDGET.acquire_many(kib)).await {
-        Ok(Ok(p)) => p,
-        _ => return Err(ReadError::Busy),
+    let _permit = if len > SMALL_FRAME_BYTES {
+        match tokio::time::timeout(BUDGET_WAIT, BUFFER_BUDGET.acquire_many(len.div_ceil(1024))).await {
+            Ok(Ok(p)) => Some(p),
+            _ => return Err(ReadError::Busy),
+        }
+    } else {
+        None
     };
     let mut body = vec![0u8; len as usize];
     match tokio::time::timeout(BODY_TIMEOUT, rx.read_exact(&mut body)).await {
