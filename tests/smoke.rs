@@ -137,7 +137,8 @@ fn timeout_stops_everything() {
     let (out, doc) = smoke(&arw, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(doc["outcome"], "failed");
-    assert_eq!(doc["reason"], "timeout after 2s");
+    assert_eq!(doc["reason"], "timeout after 2s in stage `ready`", "#11.19: the reason names the stage that hung");
+    assert_eq!(stage(&doc, "ready")["outcome"], "failed");
     assert!(started.elapsed() < Duration::from_secs(10));
     let pid = doc["runtime_pid"].as_u64().expect("the hanging runtime had started") as u32;
     assert!(wait_gone(pid, Duration::from_secs(5)), "hanging runtime survived the timeout");
@@ -150,11 +151,11 @@ fn timeout_stops_everything() {
 fn timeout_precedence() {
     let base = || Arw::new().env("RUNTIME_SMOKE_STUB_ARGS", "--never-ready");
     let (_, doc) = smoke(&base().env("SMOKE_TIMEOUT_SECS", "1"), &[]);
-    assert_eq!(doc["reason"], "timeout after 1s");
+    assert_eq!(doc["reason"], "timeout after 1s in stage `ready`");
     let (_, doc) = smoke(&base().env("SMOKE_TIMEOUT_SECS", "1").env("RUNTIME_SMOKE_TIMEOUT_SECS", "2"), &[]);
-    assert_eq!(doc["reason"], "timeout after 2s");
+    assert_eq!(doc["reason"], "timeout after 2s in stage `ready`");
     let (_, doc) = smoke(&base().env("RUNTIME_SMOKE_TIMEOUT_SECS", "5"), &["--timeout", "1"]);
-    assert_eq!(doc["reason"], "timeout after 1s");
+    assert_eq!(doc["reason"], "timeout after 1s in stage `ready`");
     let (out, doc) = smoke(&base().env("SMOKE_TIMEOUT_SECS", "soon"), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(doc["reason"].as_str().unwrap().contains("SMOKE_TIMEOUT_SECS=soon"), "{doc}");
@@ -308,4 +309,55 @@ fn require_real_with_simulate_fails() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(doc["outcome"], "failed", "{doc:#}");
     assert!(doc["reason"].as_str().unwrap().contains("LLAMA_GPU_REQUIRE_REAL"), "{doc}");
+}
+
+/// #11.4: three smokes at once in one root with KEEP_RECENT=1 never delete
+/// each other's live workspaces: all pass and all results are on disk.
+#[test]
+fn concurrent_smokes_keep_their_workspaces() {
+    let arw = Arw::new().env("RUNTIME_SMOKE_KEEP_RECENT", "1");
+    arw.status();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = arw.cmd(&["runtime", "smoke", "--json"]);
+            cmd.current_dir(arw.dir.path());
+            std::thread::spawn(move || cmd.output().unwrap())
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["outcome"], "passed", "{doc:#}");
+        let ws = std::path::PathBuf::from(doc["workspace"].as_str().unwrap());
+        assert!(ws.join("result.json").exists(), "{} lost its result", ws.display());
+    }
+}
+
+/// #11.4: a result.json that cannot be written fails the run instead of
+/// reporting `passed` with nothing on disk.
+#[test]
+fn unwritable_result_fails_the_run() {
+    let arw = Arw::new().env("RUNTIME_SMOKE_STUB_ARGS", "--warmup-ms 1500");
+    arw.status();
+    let mut cmd = arw.cmd(&["runtime", "smoke", "--json"]);
+    cmd.current_dir(arw.dir.path());
+    let run = std::thread::spawn(move || cmd.output().unwrap());
+    let root = arw.dir.path().join(".smoke/runtime");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ws = loop {
+        let found = std::fs::read_dir(&root).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path());
+        if let Some(ws) = found {
+            break ws;
+        }
+        assert!(std::time::Instant::now() < deadline, "no workspace appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A directory where the file should go: the write fails with EISDIR.
+    std::fs::create_dir(ws.join("result.json")).unwrap();
+    let out = run.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["outcome"], "failed", "{doc:#}");
+    assert_eq!(stage(&doc, "result")["outcome"], "failed");
+    assert!(doc["reason"].as_str().unwrap().contains("cannot write"), "{doc:#}");
 }

@@ -88,6 +88,11 @@ struct Run<'a> {
     downgraded: Option<String>,
     /// The newest pushed update seen, so a later check need not wait for another.
     last_update: Option<Arc<StatusReport>>,
+    /// The step under way, so a timeout can say where the run hung.
+    step: &'static str,
+    step_started: Instant,
+    /// Held for the run's life: pruning by other runs skips a locked workspace.
+    workspace_lock: Option<std::fs::File>,
 }
 
 /// Runs one smoke and returns its report; stages go to `stages` as they end.
@@ -132,12 +137,20 @@ pub async fn run(
         registered: Vec::new(),
         downgraded: None,
         last_update: None,
+        step: "start",
+        step_started: Instant::now(),
+        workspace_lock: None,
     };
     let timeout = run.timeout();
     let result = match timeout {
         Ok(Some(limit)) => match tokio::time::timeout(limit, run.execute()).await {
             Ok(r) => r,
-            Err(_) => Err(Halt::Failed(format!("timeout after {}s", limit.as_secs()))),
+            Err(_) => {
+                let (step, since) = (run.step, run.step_started);
+                let why = format!("timeout after {}s in stage `{step}`", limit.as_secs());
+                run.record(step, StageOutcome::Failed, since, "did not finish before the timeout");
+                Err(Halt::Failed(why))
+            }
         },
         Ok(None) => run.execute().await,
         Err(e) => Err(Halt::Failed(e)),
@@ -195,27 +208,43 @@ impl Run<'_> {
     }
 
     async fn execute(&mut self) -> Result<(), Halt> {
+        self.begin("loopback");
         self.check_loopback()?;
+        self.begin("workspace");
         self.prepare_workspace()?;
+        self.begin("plan");
         let plan = self.plan().await?;
+        self.begin("ready");
         self.launch(&plan).await?;
         if plan.real {
+            self.begin("first-token");
             self.first_token().await?;
         }
+        self.begin("chat");
         self.chat(false).await?;
+        self.begin("chat-stream");
         self.chat(true).await?;
         if plan.gpu {
+            self.begin("gpu-offload");
             self.check_offload(&plan)?;
         }
         if plan.vision {
+            self.begin("describe");
             self.describe().await?;
+            self.begin("recovered");
             self.restore_and_watch().await?;
         }
+        self.begin("matrix");
         self.check_matrix().await?;
         if plan.real {
             self.measure_memory(&plan);
         }
         Ok(())
+    }
+
+    fn begin(&mut self, step: &'static str) {
+        self.step = step;
+        self.step_started = Instant::now();
     }
 
     /// Binding and reaching 127.0.0.1 must work, or nothing here can run.
@@ -244,7 +273,7 @@ impl Run<'_> {
     fn prepare_workspace(&mut self) -> Result<(), Halt> {
         let t = Instant::now();
         let pin = self.knobs.flag("RUNTIME_SMOKE_KEEP_TMP");
-        let ws = match workspace::create(&self.req.root, pin) {
+        let mut ws = match workspace::create(&self.req.root, pin) {
             Ok(ws) => ws,
             Err(e) => {
                 let root = self.req.root.display().to_string();
@@ -260,6 +289,7 @@ impl Run<'_> {
             Err(e) => return Err(self.fail("workspace", t, e)),
         };
         let pruned = workspace::prune(&self.req.root, &ws.dir, keep, max_age);
+        self.workspace_lock = ws.lock.take();
         self.report.run_id = ws.run_id;
         self.report.workspace = Some(ws.dir.display().to_string());
         let detail = format!("{} (pruned {} old run(s), keeping {keep})", ws.dir.display(), pruned.len());
@@ -557,13 +587,21 @@ impl Run<'_> {
         }
     }
 
+    /// `result.json` is part of the run's promise: a run whose result could
+    /// not be written has failed, whatever the stages said.
     fn write_result(&mut self) {
         let Some(ws) = self.report.workspace.clone() else { return };
         let path = std::path::Path::new(&ws).join("result.json");
-        if let Ok(text) = serde_json::to_string_pretty(&self.report) {
-            if let Err(e) = std::fs::write(&path, text) {
-                crate::dlog!("smoke: cannot write {}: {e}", path.display());
-            }
+        let written = serde_json::to_string_pretty(&self.report)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&path, text));
+        if let Err(e) = written {
+            let why = format!("cannot write `{}`: {e}", path.display());
+            crate::dlog!("smoke: {why}");
+            let t = Instant::now();
+            self.record("result", StageOutcome::Failed, t, why.clone());
+            self.report.outcome = Outcome::Failed;
+            self.report.reason = Some(format!("result: {why}"));
         }
     }
 }
