@@ -20,6 +20,7 @@ pub mod supervisor;
 pub mod sys;
 pub mod telemetry;
 pub mod time;
+pub mod units;
 pub mod weights;
 
 use error::Exit;

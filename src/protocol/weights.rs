@@ -59,6 +59,10 @@ pub struct WeightsReport {
     /// Set when nothing could happen without the user: opt-in or token missing.
     #[serde(default)]
     pub checklist: Option<Checklist>,
+    /// What could not be looked at (an unreadable cache directory, say);
+    /// any entry makes `ok` false.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// One model's outcome.

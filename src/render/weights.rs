@@ -2,23 +2,8 @@
 //! failures and the checklist are for stderr.
 
 use crate::protocol::{Checklist, ModelReport, WeightsAction, WeightsReport};
+use crate::units::bytes;
 use comfy_table::{Cell, Color};
-
-/// `637.8 MiB`: binary units, one decimal.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
 
 fn name(m: &ModelReport) -> String {
     if m.repo.is_empty() {
@@ -53,16 +38,20 @@ pub fn text(report: &WeightsReport, color: bool) -> String {
     }
 }
 
-/// Lines for stderr: one per failed model (the checklist is separate).
+/// Lines for stderr: what could not be read, and one per failed model (the
+/// checklist is separate). In `list`, a model not downloaded is a row of
+/// the inventory, not an error.
 pub fn failures(report: &WeightsReport) -> Vec<String> {
     let shown_in_table = matches!(report.action, WeightsAction::Verify);
-    report
+    let listing = matches!(report.action, WeightsAction::List);
+    let models = report
         .models
         .iter()
         .filter(|m| is_failure(m) && !(shown_in_table && m.status != "missing"))
+        .filter(|m| !(listing && m.status == "missing"))
         .filter(|m| !(report.checklist.is_some() && m.status == "needs_opt_in"))
-        .map(|m| format!("{}: {}", name(m), m.message))
-        .collect()
+        .map(|m| format!("{}: {}", name(m), m.message));
+    report.problems.iter().cloned().chain(models).collect()
 }
 
 fn fetch_summary(report: &WeightsReport) -> String {
@@ -120,6 +109,12 @@ fn list_table(report: &WeightsReport, color: bool) -> String {
 }
 
 fn verify_table(report: &WeightsReport, color: bool) -> String {
+    if report.models.is_empty() && report.problems.is_empty() {
+        return format!(
+            "nothing to verify: no weights in `{}` or `{}`\n",
+            report.cache_dir, report.link_dir
+        );
+    }
     let present: Vec<&ModelReport> = report.models.iter().filter(|m| m.status != "missing").collect();
     if present.is_empty() {
         return String::new();
@@ -198,17 +193,4 @@ pub fn checklist(c: &Checklist) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Sizes print in binary units with one decimal.
-    #[test]
-    fn byte_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(668_788_096), "637.8 MiB");
-    }
 }

@@ -6,7 +6,7 @@ use super::cache::RepoCache;
 use super::download::{self, DownloadError, Plan, Source};
 use super::hub::{self, Http, HubError};
 use super::jobs::Reporter;
-use super::local::{base, check_file, link};
+use super::local::{base, check_file, link, Check};
 use super::sources::{is_sha256, ModelSource};
 use super::verify::update_stamps;
 use super::WeightsEnv;
@@ -96,7 +96,9 @@ impl Fetch {
         // A plain file at the link spot that we could not check offline.
         if let Some((path, size)) = &self.unverified {
             if *size == remote.size {
-                if let Ok(Some(at)) = check_file(path, &expected, &env.stamps, report).await {
+                if let Ok(Check::Match(at)) = check_file(path, &expected, &env.stamps, report).await {
+                    // The hub vouched for these bytes as this repo's: remember it for offline reuse.
+                    let _ = update_stamps(&env.stamps, |s| s.claim(path, &model.repo));
                     r.status = "cached".into();
                     r.path = Some(path.display().to_string());
                     r.link = r.path.clone();
@@ -130,10 +132,10 @@ impl Fetch {
             r.status = "would_download".into();
             r.message = format!(
                 "would download {} from {}{}",
-                crate::render::weights::bytes(remote.size.saturating_sub(have)),
+                crate::units::bytes(remote.size.saturating_sub(have)),
                 env.endpoint,
                 if have > 0 {
-                    format!(" (resuming after {})", crate::render::weights::bytes(have))
+                    format!(" (resuming after {})", crate::units::bytes(have))
                 } else {
                     String::new()
                 }
@@ -181,7 +183,7 @@ impl Fetch {
         r.message = format!(
             "downloaded and verified (sha256 {}…){}",
             &expected[..12],
-            r.resumed_from.map(|n| format!(", resumed after {}", crate::render::weights::bytes(n))).unwrap_or_default()
+            r.resumed_from.map(|n| format!(", resumed after {}", crate::units::bytes(n))).unwrap_or_default()
         );
         self.install(&rc, &etag_name, &remote.commit, r)?;
         Ok(())
@@ -219,7 +221,7 @@ impl Fetch {
             r.status = "would_download".into();
             r.message = format!(
                 "would download {} from the mirrors ({why})",
-                crate::render::weights::bytes(size.saturating_sub(have))
+                crate::units::bytes(size.saturating_sub(have))
             );
             return Ok(());
         }
@@ -228,7 +230,7 @@ impl Fetch {
         }
         let _lock = self.lock(&rc.lock_file(sha256), report).await?;
         let blob = rc.blob(sha256);
-        let reused = blob.is_file() && matches!(check_file(&blob, sha256, &env.stamps, report).await, Ok(Some(_)));
+        let reused = blob.is_file() && matches!(check_file(&blob, sha256, &env.stamps, report).await, Ok(Check::Match(_)));
         if !reused {
             let plan = Plan {
                 what: model.id(),
@@ -281,7 +283,7 @@ impl Fetch {
             return None;
         }
         match check_file(&blob, expected, &self.env.stamps, report).await {
-            Ok(Some(at)) => {
+            Ok(Check::Match(at)) => {
                 r.status = "cached".into();
                 r.verified_at = Some(at);
                 r.message = "already in the cache; verified".into();
@@ -384,6 +386,9 @@ fn hub_failure(e: &HubError, env: &WeightsEnv) -> (&'static str, String) {
             ),
         ),
         HubError::NotFound { .. } => ("failed", format!("{e}; check `repo`, `file` and `revision` in the roster")),
+        HubError::Protocol { .. } => {
+            ("failed", format!("{e}; check that HF_ENDPOINT (`{}`) is a Hugging Face hub", env.endpoint))
+        }
         _ => ("failed", format!("{e}; check the network or HF_ENDPOINT (`{}`)", env.endpoint)),
     }
 }

@@ -2,7 +2,8 @@
 //! `verify` re-hashes. Sources are the HF cache (any repo: other tools'
 //! downloads count), the roster, and plain files in the link directory.
 
-use super::cache::{self, LinkSpot, RepoCache};
+use super::cache::{self, RepoCache};
+use super::local::Spot;
 use super::sources::{is_sha256, ModelSource, Roster};
 use super::verify::Stamps;
 use super::WeightsEnv;
@@ -36,12 +37,14 @@ fn pinned(roster: &Roster, repo: &str, file: &str) -> Option<String> {
     roster.models.iter().find(|m| m.repo == repo && m.file == file).and_then(|m| m.sha256.clone())
 }
 
-/// Everything present, as verify targets (reports filled for `list`).
-pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
+/// Everything present, as verify targets (reports filled for `list`), and
+/// what could not be read.
+pub fn present(env: &WeightsEnv, roster: &Roster) -> (Vec<Target>, Vec<String>) {
     let stamps = Stamps::load(&env.stamps);
     let mut out = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
-    for (repo, file, c) in cache::scan(&env.cache_dir) {
+    let (cached, mut problems) = cache::scan(&env.cache_dir);
+    for (repo, file, c) in cached {
         let expected = pinned(roster, &repo, &file).or_else(|| is_sha256(&c.etag).then(|| c.etag.clone()));
         let stamp = stamps.valid(&c.blob).filter(|s| Some(&s.sha256) == expected.as_ref());
         let name = file.rsplit('/').next().unwrap_or(&file).to_string();
@@ -67,8 +70,15 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
         out.push(Target { report, file: c.blob, expected });
     }
     // Plain files (the seed's downloads, copies) in the link directory.
-    let mut plain: Vec<PathBuf> = std::fs::read_dir(&env.link_dir)
-        .ok()
+    let entries = match std::fs::read_dir(&env.link_dir) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            problems.push(format!("cannot read `{}`: {e}", env.link_dir.display()));
+            None
+        }
+    };
+    let mut plain: Vec<PathBuf> = entries
         .into_iter()
         .flatten()
         .flatten()
@@ -103,7 +113,7 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
         };
         out.push(Target { report, file: path, expected });
     }
-    out
+    (out, problems)
 }
 
 fn is_gguf(p: &Path) -> bool {
@@ -111,9 +121,11 @@ fn is_gguf(p: &Path) -> bool {
         && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-/// `list`: what is present, plus roster entries that are not.
-pub fn list(env: &WeightsEnv, roster: &Roster) -> Vec<ModelReport> {
-    let mut out: Vec<ModelReport> = present(env, roster).into_iter().map(|t| t.report).collect();
+/// `list`: what is present, plus roster entries that are not; and what
+/// could not be read.
+pub fn list(env: &WeightsEnv, roster: &Roster) -> (Vec<ModelReport>, Vec<String>) {
+    let (present, problems) = present(env, roster);
+    let mut out: Vec<ModelReport> = present.into_iter().map(|t| t.report).collect();
     for m in &roster.models {
         let here = out
             .iter()
@@ -122,7 +134,7 @@ pub fn list(env: &WeightsEnv, roster: &Roster) -> Vec<ModelReport> {
             out.push(missing(m));
         }
     }
-    out
+    (out, problems)
 }
 
 /// A roster entry with nothing on disk.
@@ -136,7 +148,7 @@ pub fn missing(m: &ModelSource) -> ModelReport {
 
 /// The present files that belong to `models`.
 pub fn targets_for(env: &WeightsEnv, roster: &Roster, models: &[ModelSource]) -> (Vec<Target>, Vec<ModelReport>) {
-    let all = present(env, roster);
+    let (all, _) = present(env, roster);
     let mut found = Vec::new();
     let mut absent = Vec::new();
     for m in models {
@@ -179,7 +191,8 @@ pub fn path(env: &WeightsEnv, model: &ModelSource) -> ModelReport {
         r.message = r.link.clone().or(r.path.clone()).unwrap_or_default();
         return r;
     }
-    if !matches!(cache::inspect_link(&spot), LinkSpot::Empty) {
+    // Another repo's file of the same name is not this model's path.
+    if let (_, Spot::Plain(_) | Spot::Ours(..)) = super::local::spot_of(env, model) {
         if let Ok(m) = std::fs::metadata(&spot) {
             r.status = "local".into();
             r.size = Some(m.len());
