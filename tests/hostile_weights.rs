@@ -138,7 +138,7 @@ fn hostile_etag_writes_nothing() {
 /// #11.1: roster strings that reach the filesystem are checked: an
 /// absolute revision (it names `refs/<revision>`), a file with a NUL or a
 /// `..`, a repo id with `..`; each is refused naming the key, and nothing
-/// is written.
+/// is written. The same on the command line is a usage error (exit 2).
 #[test]
 fn roster_names_that_leave_the_cache_are_refused() {
     let Some(hub) = MockHub::start() else { return };
@@ -163,7 +163,7 @@ fn roster_names_that_leave_the_cache_are_refused() {
     for bad in [format!("{REPO}::../{FILE}"), format!("{REPO}::/etc/{FILE}"), format!("../x::{FILE}")] {
         let arw = arw_for(&hub);
         let out = arw.run(&["runtime", "weights", "fetch", &bad, "--allow-downloads"]);
-        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert_eq!(out.status.code(), Some(2), "a bad argument is a usage error: {bad}");
         assert!(text(&out.stderr).contains("is not"), "{bad}: {}", text(&out.stderr));
         assert!(!hub_cache(&arw).exists(), "{bad}: something was written");
     }
@@ -341,8 +341,11 @@ fn verify_with_nothing_cached_is_not_a_failure() {
 fn roster_type_error_names_the_key_path() {
     let arw = Arw::new();
     let path = arw.dir.path().join("sources.json");
-    std::fs::write(&path, "{\"models\": [\n  {\"repo\": \"a/b\", \"file\": \"x.gguf\", \"mirrors\": [\"https://m/x\", 7]}\n]}")
-        .unwrap();
+    std::fs::write(
+        &path,
+        "{\"models\": [\n  {\"repo\": \"a/b\", \"file\": \"x.gguf\", \"mirrors\": [\"https://m/x\", 7]}\n]}",
+    )
+    .unwrap();
     let arw = arw.env("ARW_MODEL_SOURCES", path.to_str().unwrap());
     let out = arw.run(&["runtime", "weights", "list"]);
     assert_eq!(out.status.code(), Some(1));

@@ -110,10 +110,7 @@ fn list_table(report: &WeightsReport, color: bool) -> String {
 
 fn verify_table(report: &WeightsReport, color: bool) -> String {
     if report.models.is_empty() && report.problems.is_empty() {
-        return format!(
-            "nothing to verify: no weights in `{}` or `{}`\n",
-            report.cache_dir, report.link_dir
-        );
+        return format!("nothing to verify: no weights in `{}` or `{}`\n", report.cache_dir, report.link_dir);
     }
     let present: Vec<&ModelReport> = report.models.iter().filter(|m| m.status != "missing").collect();
     if present.is_empty() {

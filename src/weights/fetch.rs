@@ -134,11 +134,7 @@ impl Fetch {
                 "would download {} from {}{}",
                 crate::units::bytes(remote.size.saturating_sub(have)),
                 env.endpoint,
-                if have > 0 {
-                    format!(" (resuming after {})", crate::units::bytes(have))
-                } else {
-                    String::new()
-                }
+                if have > 0 { format!(" (resuming after {})", crate::units::bytes(have)) } else { String::new() }
             );
             return Ok(());
         }
@@ -219,10 +215,8 @@ impl Fetch {
         let no_room = self.check_fit(report, r, size, have, None);
         if self.dry_run {
             r.status = "would_download".into();
-            r.message = format!(
-                "would download {} from the mirrors ({why})",
-                crate::units::bytes(size.saturating_sub(have))
-            );
+            r.message =
+                format!("would download {} from the mirrors ({why})", crate::units::bytes(size.saturating_sub(have)));
             return Ok(());
         }
         if let Some(why) = no_room {
@@ -230,7 +224,8 @@ impl Fetch {
         }
         let _lock = self.lock(&rc.lock_file(sha256), report).await?;
         let blob = rc.blob(sha256);
-        let reused = blob.is_file() && matches!(check_file(&blob, sha256, &env.stamps, report).await, Ok(Check::Match(_)));
+        let reused =
+            blob.is_file() && matches!(check_file(&blob, sha256, &env.stamps, report).await, Ok(Check::Match(_)));
         if !reused {
             let plan = Plan {
                 what: model.id(),

@@ -189,7 +189,8 @@ pub async fn lookup(env: &WeightsEnv, model: &ModelSource, report: &Reporter) ->
                         }
                         Ok(Check::Mismatch(actual)) => {
                             // A blob is named by its hash; one that does not match it is garbage.
-                            let removed = named.as_ref() == Some(&expected) && std::fs::remove_file(&found.blob).is_ok();
+                            let removed =
+                                named.as_ref() == Some(&expected) && std::fs::remove_file(&found.blob).is_ok();
                             damage = Some(Damage { path: found.snapshot.clone(), expected, actual, removed });
                         }
                         Err(e) => note = Some(format!("cannot read the cached copy `{}`: {e}", found.blob.display())),

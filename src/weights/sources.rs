@@ -143,11 +143,7 @@ fn validate(entry: Entry, key: &dyn Fn(&str) -> String) -> Result<ModelSource, S
         None => "main".to_string(),
         // It names `refs/<revision>` in the cache, so it must stay inside.
         Some(r) if !super::cache::is_relative_inside(&r) || r.contains("..") || r.chars().any(char::is_whitespace) => {
-            return Err(format!(
-                "`{}`: `{}` is not a branch, tag or commit",
-                key("revision"),
-                super::hub::shown(&r)
-            ))
+            return Err(format!("`{}`: `{}` is not a branch, tag or commit", key("revision"), super::hub::shown(&r)))
         }
         Some(r) if super::cache::is_commit(&r) => r.to_ascii_lowercase(),
         Some(r) => r,
