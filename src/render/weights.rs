@@ -1,7 +1,7 @@
 //! Text output of `arw runtime weights`: summaries and tables on stdout;
 //! failures and the checklist are for stderr.
 
-use crate::protocol::{Checklist, ModelReport, WeightsAction, WeightsReport};
+use crate::protocol::{Checklist, ModelReport, ModelStatus, WeightsAction, WeightsReport};
 use crate::units::bytes;
 use comfy_table::{Cell, Color};
 
@@ -18,7 +18,7 @@ fn size(m: &ModelReport) -> String {
 }
 
 fn is_failure(m: &ModelReport) -> bool {
-    matches!(m.status.as_str(), "mismatch" | "failed" | "needs_token" | "needs_opt_in" | "missing" | "unverified")
+    m.status.is_failure()
 }
 
 /// What goes to stdout.
@@ -47,9 +47,9 @@ pub fn failures(report: &WeightsReport) -> Vec<String> {
     let models = report
         .models
         .iter()
-        .filter(|m| is_failure(m) && !(shown_in_table && m.status != "missing"))
-        .filter(|m| !(listing && m.status == "missing"))
-        .filter(|m| !(report.checklist.is_some() && m.status == "needs_opt_in"))
+        .filter(|m| is_failure(m) && !(shown_in_table && m.status != ModelStatus::Missing))
+        .filter(|m| !(listing && m.status == ModelStatus::Missing))
+        .filter(|m| !(report.checklist.is_some() && m.status == ModelStatus::NeedsOptIn))
         .map(|m| format!("{}: {}", name(m), m.message));
     report.problems.iter().cloned().chain(models).collect()
 }
@@ -92,9 +92,9 @@ fn list_table(report: &WeightsReport, color: bool) -> String {
     let mut t = super::new_table(color);
     t.set_header(["model", "revision", "size", "verified", "path"]);
     for m in &report.models {
-        let verified = if m.status == "missing" { Cell::new("—") } else { yes_no(m.verified, color) };
-        let path = match m.status.as_str() {
-            "missing" => "not downloaded".to_string(),
+        let verified = if m.status == ModelStatus::Missing { Cell::new("—") } else { yes_no(m.verified, color) };
+        let path = match m.status {
+            ModelStatus::Missing => "not downloaded".to_string(),
             _ => m.link.clone().or(m.path.clone()).unwrap_or_default(),
         };
         let rev = match m.revision.len() {
@@ -112,22 +112,22 @@ fn verify_table(report: &WeightsReport, color: bool) -> String {
     if report.models.is_empty() && report.problems.is_empty() {
         return format!("nothing to verify: no weights in `{}` or `{}`\n", report.cache_dir, report.link_dir);
     }
-    let present: Vec<&ModelReport> = report.models.iter().filter(|m| m.status != "missing").collect();
+    let present: Vec<&ModelReport> = report.models.iter().filter(|m| m.status != ModelStatus::Missing).collect();
     if present.is_empty() {
         return String::new();
     }
     let mut t = super::new_table(color);
     t.set_header(["model", "result", "size", "sha256", "path"]);
     for m in present {
-        let result = Cell::new(&m.status);
-        let result = match (color, m.status.as_str()) {
+        let result = Cell::new(m.status);
+        let result = match (color, m.status) {
             (false, _) => result,
-            (true, "verified") => result.fg(Color::Green),
+            (true, ModelStatus::Verified) => result.fg(Color::Green),
             (true, _) => result.fg(Color::Red),
         };
         let sha = m.sha256.as_deref().map(|s| format!("{}…", &s[..s.len().min(16)]));
         let mut detail = m.path.clone().unwrap_or_default();
-        if m.status != "verified" {
+        if m.status != ModelStatus::Verified {
             detail.push('\n');
             detail.push_str(&m.message);
         }
@@ -163,10 +163,10 @@ fn dry_run_table(report: &WeightsReport, color: bool) -> String {
             }
             None => ("—".into(), "—".into()),
         };
-        let action = match m.status.as_str() {
-            "would_download" => "download".to_string(),
-            "cached" => "reuse (cached)".to_string(),
-            other => other.replace('_', " "),
+        let action = match m.status {
+            ModelStatus::WouldDownload => "download".to_string(),
+            ModelStatus::Cached => "reuse (cached)".to_string(),
+            other => other.as_str().replace('_', " "),
         };
         t.add_row(vec![name(m), action, size(m), disk, memory]);
         if !m.message.is_empty() {

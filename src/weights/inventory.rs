@@ -7,7 +7,7 @@ use super::local::Spot;
 use super::sources::{is_sha256, ModelSource, Roster};
 use super::verify::Stamps;
 use super::WeightsEnv;
-use crate::protocol::ModelReport;
+use crate::protocol::{ModelReport, ModelStatus};
 use std::path::{Path, PathBuf};
 
 /// A file `verify` can hash, and what it should hash to.
@@ -55,7 +55,7 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> (Vec<Target>, Vec<String>) 
         }
         let report = ModelReport {
             revision: revision_of(env, &repo, &c.commit),
-            status: "cached".into(),
+            status: ModelStatus::Cached,
             commit: Some(c.commit.clone()),
             sha256: expected.clone(),
             size: Some(c.size),
@@ -102,7 +102,7 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> (Vec<Target>, Vec<String>) 
             repo: model.map(|m| m.repo.clone()).unwrap_or_default(),
             file: name.clone(),
             revision: model.map(|m| m.revision.clone()).unwrap_or_default(),
-            status: "local".into(),
+            status: ModelStatus::Local,
             sha256: expected.clone(),
             size: Some(meta.len()),
             path: Some(path.display().to_string()),
@@ -127,9 +127,9 @@ pub fn list(env: &WeightsEnv, roster: &Roster) -> (Vec<ModelReport>, Vec<String>
     let (present, problems) = present(env, roster);
     let mut out: Vec<ModelReport> = present.into_iter().map(|t| t.report).collect();
     for m in &roster.models {
-        let here = out
-            .iter()
-            .any(|r| (r.repo == m.repo && r.file == m.file) || (r.status == "local" && r.file == m.file_name()));
+        let here = out.iter().any(|r| {
+            (r.repo == m.repo && r.file == m.file) || (r.status == ModelStatus::Local && r.file == m.file_name())
+        });
         if !here {
             out.push(missing(m));
         }
@@ -140,7 +140,7 @@ pub fn list(env: &WeightsEnv, roster: &Roster) -> (Vec<ModelReport>, Vec<String>
 /// A roster entry with nothing on disk.
 pub fn missing(m: &ModelSource) -> ModelReport {
     ModelReport {
-        status: "missing".into(),
+        status: ModelStatus::Missing,
         message: format!("not downloaded; run `arw runtime weights fetch {} --allow-downloads`", m.id()),
         ..super::local::base(m)
     }
@@ -157,7 +157,7 @@ pub fn targets_for(env: &WeightsEnv, roster: &Roster, models: &[ModelSource]) ->
             .enumerate()
             .filter(|(_, t)| {
                 (t.report.repo == m.repo && t.report.file == m.file)
-                    || (t.report.status == "local" && t.report.file == m.file_name())
+                    || (t.report.status == ModelStatus::Local && t.report.file == m.file_name())
             })
             .map(|(i, _)| i)
             .collect();
@@ -182,7 +182,7 @@ pub fn path(env: &WeightsEnv, model: &ModelSource) -> ModelReport {
     let stamps = Stamps::load(&env.stamps);
     if let Some(c) = rc.find(&model.revision, &model.file) {
         let linked = std::fs::canonicalize(&spot).ok() == Some(c.blob.clone());
-        r.status = "cached".into();
+        r.status = ModelStatus::Cached;
         r.commit = Some(c.commit.clone());
         r.size = Some(c.size);
         r.path = Some(c.snapshot.display().to_string());
@@ -194,7 +194,7 @@ pub fn path(env: &WeightsEnv, model: &ModelSource) -> ModelReport {
     // Another repo's file of the same name is not this model's path.
     if let (_, Spot::Plain(_) | Spot::Ours(..)) = super::local::spot_of(env, model) {
         if let Ok(m) = std::fs::metadata(&spot) {
-            r.status = "local".into();
+            r.status = ModelStatus::Local;
             r.size = Some(m.len());
             r.path = Some(spot.display().to_string());
             r.link = r.path.clone();

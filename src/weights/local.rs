@@ -17,7 +17,7 @@ use super::jobs::Reporter;
 use super::sources::{is_sha256, ModelSource};
 use super::verify::{self, update_stamps, Stamps};
 use super::WeightsEnv;
-use crate::protocol::ModelReport;
+use crate::protocol::{ModelReport, ModelStatus};
 use std::path::{Path, PathBuf};
 
 /// A model report with the model's identity filled in.
@@ -176,7 +176,7 @@ pub async fn lookup(env: &WeightsEnv, model: &ModelSource, report: &Reporter) ->
                     match check_file(&found.blob, &expected, &env.stamps, report).await {
                         Ok(Check::Match(at)) => {
                             let mut r = base(model);
-                            r.status = "cached".into();
+                            r.status = ModelStatus::Cached;
                             r.commit = Some(found.commit.clone());
                             r.sha256 = Some(expected);
                             r.size = Some(found.size);
@@ -231,7 +231,7 @@ pub async fn lookup(env: &WeightsEnv, model: &ModelSource, report: &Reporter) ->
         Ok(Check::Match(at)) => {
             let _ = update_stamps(&env.stamps, |s| s.claim(&spot, &model.repo));
             let mut r = base(model);
-            r.status = "cached".into();
+            r.status = ModelStatus::Cached;
             r.sha256 = Some(expected);
             r.size = Some(size);
             r.path = Some(spot.display().to_string());

@@ -18,7 +18,7 @@ use super::sources::{self, ModelSource};
 use super::{inventory, WeightsEnv};
 use crate::knobs::Knobs;
 use crate::protocol::{
-    ErrorBody, ErrorKind, ModelReport, WeightsAction, WeightsProgress, WeightsReport, WeightsRequest,
+    ErrorBody, ErrorKind, ModelReport, ModelStatus, WeightsAction, WeightsProgress, WeightsReport, WeightsRequest,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ pub async fn run(
         }
         WeightsAction::Path => {
             report.models = selected.iter().map(|m| inventory::path(&env, m)).collect();
-            report.ok = report.models.iter().all(|m| m.status != "missing");
+            report.ok = report.models.iter().all(|m| m.status != ModelStatus::Missing);
         }
         WeightsAction::Verify => {
             let models = req.model.is_some().then_some(selected.as_slice());
@@ -101,7 +101,7 @@ async fn verify(
         let hashed = forward(events, rx, local::hash_with_progress(&t.file, &reporter)).await;
         match (hashed, &t.expected) {
             (Err(e), _) => {
-                r.status = "failed".into();
+                r.status = ModelStatus::Failed;
                 r.verified = false;
                 r.message = format!("cannot read `{}`: {e}", t.file.display());
             }
@@ -109,14 +109,14 @@ async fn verify(
                 let _ = super::verify::update_stamps(&env.stamps, |s| {
                     let _ = s.record(&t.file, &actual);
                 });
-                r.status = "verified".into();
+                r.status = ModelStatus::Verified;
                 r.verified = true;
                 r.verified_at = Some(crate::time::now_rfc3339());
                 r.message = format!("sha256 {actual} matches");
             }
             (Ok(actual), Some(expected)) => {
                 let _ = super::verify::update_stamps(&env.stamps, |s| s.forget(&t.file));
-                r.status = "mismatch".into();
+                r.status = ModelStatus::Mismatch;
                 r.verified = false;
                 r.message = format!(
                     "sha256 is {actual}, expected {expected}: the file is damaged; delete it or run `arw runtime weights fetch --allow-downloads` to replace it"
@@ -124,7 +124,7 @@ async fn verify(
                 r.sha256 = Some(actual);
             }
             (Ok(actual), None) => {
-                r.status = "unverified".into();
+                r.status = ModelStatus::Unverified;
                 r.verified = false;
                 r.message = format!(
                     "sha256 is {actual}, but there is nothing to compare it with; add `sha256` to model_sources.json"
@@ -136,7 +136,7 @@ async fn verify(
     }
     report.models.extend(absent);
     // Nothing on disk and nothing asked for by name: nothing failed either.
-    report.ok = report.problems.is_empty() && report.models.iter().all(|m| m.status == "verified");
+    report.ok = report.problems.is_empty() && report.models.iter().all(|m| m.status == ModelStatus::Verified);
 }
 
 async fn fetch(
@@ -184,7 +184,7 @@ async fn fetch(
             let mut r = local::base(m);
             let damage = damaged.iter().find(|(id, _)| *id == m.id()).map(|(_, d)| d);
             if req.dry_run {
-                r.status = "would_download".into();
+                r.status = ModelStatus::WouldDownload;
                 let ask = match reason {
                     Reason::Offline => "`HF_HUB_OFFLINE` is set; unset it to learn the size and check the fit",
                     _ => "add --allow-downloads to learn the size and check the fit",
@@ -200,11 +200,11 @@ async fn fetch(
                 }
             } else if let Some(d) = damage {
                 // The finding is the damage; the opt-in is only how to repair it.
-                r.status = "mismatch".into();
+                r.status = ModelStatus::Mismatch;
                 r.sha256 = Some(d.actual.clone());
                 r.message = format!("{}; nothing was downloaded: {why_not}", d.describe(m));
             } else {
-                r.status = "needs_opt_in".into();
+                r.status = ModelStatus::NeedsOptIn;
                 r.message = format!("not downloaded: {why_not}{}", note_for(m));
             }
             report.models.push(r);
@@ -246,7 +246,7 @@ async fn fetch(
                 match result.wait_for(Option::is_some).await {
                     Ok(r) => r.clone().expect("waited for Some"),
                     Err(_) => ModelReport {
-                        status: "failed".into(),
+                        status: ModelStatus::Failed,
                         message: "the download stopped before it finished (daemon shutting down? see `arw daemon logs`); run the command again to resume it".into(),
                         ..Default::default()
                     },
@@ -268,21 +268,21 @@ async fn fetch(
             r.revision = base.revision;
         }
         r.message.push_str(&note_for(m));
-        let status = r.status.clone();
+        let status = r.status;
         report.models.push(r);
-        match status.as_str() {
-            "downloaded" | "cached" | "would_download" => {
+        match status {
+            ModelStatus::Downloaded | ModelStatus::Cached | ModelStatus::WouldDownload => {
                 report.ok = true;
                 if !req.dry_run {
                     break;
                 }
             }
             // Wrong bytes are a finding, not a reason to try the next model.
-            "mismatch" => break,
+            ModelStatus::Mismatch => break,
             _ => {}
         }
     }
-    if report.models.iter().any(|m| m.status == "needs_token") && !report.ok {
+    if report.models.iter().any(|m| m.status == ModelStatus::NeedsToken) && !report.ok {
         report.checklist = Some(checklist::build(env, selected, req.model.as_deref(), Reason::Token));
     }
 }
