@@ -57,6 +57,17 @@ pub struct Damage {
 }
 
 impl Damage {
+    /// The finding alone, for a report that goes on to download a good copy.
+    pub fn note(&self) -> String {
+        format!(
+            "`{}` is damaged (sha256 {}, expected {}); {}",
+            self.path.display(),
+            self.actual,
+            self.expected,
+            if self.removed { "the bad blob was removed" } else { "it was left alone" }
+        )
+    }
+
     /// One sentence: what is wrong, and what to do about it.
     pub fn describe(&self, model: &ModelSource) -> String {
         format!(

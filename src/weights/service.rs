@@ -162,7 +162,7 @@ async fn fetch(
             }
             Local::Unverifiable { path, size } => unverified.push((m.id(), (path, size))),
             Local::Damaged(d) => {
-                notes.push((m.id(), d.describe(m)));
+                notes.push((m.id(), d.note()));
                 damaged.push((m.id(), d));
             }
             Local::Missing(Some(note)) => notes.push((m.id(), note)),
