@@ -24,6 +24,7 @@ pub mod sys;
 pub mod telemetry;
 pub mod text;
 pub mod time;
+pub mod units;
 pub mod weights;
 
 use error::Exit;

@@ -136,8 +136,8 @@ impl ProgressView {
                     "{name}: {} {}% ({} of {})",
                     p.phase,
                     decile * 10,
-                    render::weights::bytes(p.done_bytes),
-                    render::weights::bytes(total)
+                    crate::units::bytes(p.done_bytes),
+                    crate::units::bytes(total)
                 );
             }
         }

@@ -59,6 +59,10 @@ pub struct WeightsReport {
     /// Set when nothing could happen without the user: opt-in or token missing.
     #[serde(default)]
     pub checklist: Option<Checklist>,
+    /// What could not be looked at (an unreadable cache directory, say);
+    /// any entry makes `ok` false.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// One model's outcome.
@@ -67,9 +71,7 @@ pub struct ModelReport {
     pub repo: String,
     pub file: String,
     pub revision: String,
-    /// `cached`, `downloaded`, `would_download`, `missing`, `verified`,
-    /// `mismatch`, `unverified`, `needs_opt_in`, `needs_token`, `failed`.
-    pub status: String,
+    pub status: ModelStatus,
     /// One sentence for humans: what happened, and what to do when it failed.
     pub message: String,
     #[serde(default)]
@@ -103,6 +105,73 @@ pub struct ModelReport {
     pub resumed_from: Option<u64>,
     #[serde(default)]
     pub fit: Option<Fit>,
+}
+
+/// What became of one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// In the HF cache (or reused at the link spot), verified.
+    Cached,
+    /// Downloaded and verified by this request.
+    Downloaded,
+    /// A dry run that would download.
+    WouldDownload,
+    /// A roster model with nothing on disk.
+    Missing,
+    /// A plain file in the link directory (`list`, `path`).
+    Local,
+    /// `verify`: the sha256 matches.
+    Verified,
+    /// The bytes are not the ones they must be.
+    Mismatch,
+    /// `verify`: hashed, but nothing to compare with.
+    Unverified,
+    /// Downloads are off (or `HF_HUB_OFFLINE` is set).
+    NeedsOptIn,
+    /// The hub wants a token this request did not have (or refused it).
+    NeedsToken,
+    /// Anything else that went wrong; a report nobody filled in says so too.
+    #[default]
+    Failed,
+}
+
+impl ModelStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Cached => "cached",
+            ModelStatus::Downloaded => "downloaded",
+            ModelStatus::WouldDownload => "would_download",
+            ModelStatus::Missing => "missing",
+            ModelStatus::Local => "local",
+            ModelStatus::Verified => "verified",
+            ModelStatus::Mismatch => "mismatch",
+            ModelStatus::Unverified => "unverified",
+            ModelStatus::NeedsOptIn => "needs_opt_in",
+            ModelStatus::NeedsToken => "needs_token",
+            ModelStatus::Failed => "failed",
+        }
+    }
+
+    /// Whether the model is not where it was asked to be.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            ModelStatus::Mismatch
+                | ModelStatus::Failed
+                | ModelStatus::NeedsToken
+                | ModelStatus::NeedsOptIn
+                | ModelStatus::Missing
+                | ModelStatus::Unverified
+        )
+    }
+}
+
+impl std::fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Would the model fit on this machine?

@@ -1,24 +1,9 @@
 //! Text output of `arw runtime weights`: summaries and tables on stdout;
 //! failures and the checklist are for stderr.
 
-use crate::protocol::{Checklist, ModelReport, WeightsAction, WeightsReport};
+use crate::protocol::{Checklist, ModelReport, ModelStatus, WeightsAction, WeightsReport};
+use crate::units::bytes;
 use comfy_table::{Cell, Color};
-
-/// `637.8 MiB`: binary units, one decimal.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
 
 fn name(m: &ModelReport) -> String {
     if m.repo.is_empty() {
@@ -33,7 +18,7 @@ fn size(m: &ModelReport) -> String {
 }
 
 fn is_failure(m: &ModelReport) -> bool {
-    matches!(m.status.as_str(), "mismatch" | "failed" | "needs_token" | "needs_opt_in" | "missing" | "unverified")
+    m.status.is_failure()
 }
 
 /// What goes to stdout.
@@ -53,16 +38,20 @@ pub fn text(report: &WeightsReport, color: bool) -> String {
     }
 }
 
-/// Lines for stderr: one per failed model (the checklist is separate).
+/// Lines for stderr: what could not be read, and one per failed model (the
+/// checklist is separate). In `list`, a model not downloaded is a row of
+/// the inventory, not an error.
 pub fn failures(report: &WeightsReport) -> Vec<String> {
     let shown_in_table = matches!(report.action, WeightsAction::Verify);
-    report
+    let listing = matches!(report.action, WeightsAction::List);
+    let models = report
         .models
         .iter()
-        .filter(|m| is_failure(m) && !(shown_in_table && m.status != "missing"))
-        .filter(|m| !(report.checklist.is_some() && m.status == "needs_opt_in"))
-        .map(|m| format!("{}: {}", name(m), m.message))
-        .collect()
+        .filter(|m| is_failure(m) && !(shown_in_table && m.status != ModelStatus::Missing))
+        .filter(|m| !(listing && m.status == ModelStatus::Missing))
+        .filter(|m| !(report.checklist.is_some() && m.status == ModelStatus::NeedsOptIn))
+        .map(|m| format!("{}: {}", name(m), m.message));
+    report.problems.iter().cloned().chain(models).collect()
 }
 
 fn fetch_summary(report: &WeightsReport) -> String {
@@ -103,9 +92,9 @@ fn list_table(report: &WeightsReport, color: bool) -> String {
     let mut t = super::new_table(color);
     t.set_header(["model", "revision", "size", "verified", "path"]);
     for m in &report.models {
-        let verified = if m.status == "missing" { Cell::new("—") } else { yes_no(m.verified, color) };
-        let path = match m.status.as_str() {
-            "missing" => "not downloaded".to_string(),
+        let verified = if m.status == ModelStatus::Missing { Cell::new("—") } else { yes_no(m.verified, color) };
+        let path = match m.status {
+            ModelStatus::Missing => "not downloaded".to_string(),
             _ => m.link.clone().or(m.path.clone()).unwrap_or_default(),
         };
         let rev = match m.revision.len() {
@@ -120,22 +109,25 @@ fn list_table(report: &WeightsReport, color: bool) -> String {
 }
 
 fn verify_table(report: &WeightsReport, color: bool) -> String {
-    let present: Vec<&ModelReport> = report.models.iter().filter(|m| m.status != "missing").collect();
+    if report.models.is_empty() && report.problems.is_empty() {
+        return format!("nothing to verify: no weights in `{}` or `{}`\n", report.cache_dir, report.link_dir);
+    }
+    let present: Vec<&ModelReport> = report.models.iter().filter(|m| m.status != ModelStatus::Missing).collect();
     if present.is_empty() {
         return String::new();
     }
     let mut t = super::new_table(color);
     t.set_header(["model", "result", "size", "sha256", "path"]);
     for m in present {
-        let result = Cell::new(&m.status);
-        let result = match (color, m.status.as_str()) {
+        let result = Cell::new(m.status);
+        let result = match (color, m.status) {
             (false, _) => result,
-            (true, "verified") => result.fg(Color::Green),
+            (true, ModelStatus::Verified) => result.fg(Color::Green),
             (true, _) => result.fg(Color::Red),
         };
         let sha = m.sha256.as_deref().map(|s| format!("{}…", &s[..s.len().min(16)]));
         let mut detail = m.path.clone().unwrap_or_default();
-        if m.status != "verified" {
+        if m.status != ModelStatus::Verified {
             detail.push('\n');
             detail.push_str(&m.message);
         }
@@ -171,10 +163,10 @@ fn dry_run_table(report: &WeightsReport, color: bool) -> String {
             }
             None => ("—".into(), "—".into()),
         };
-        let action = match m.status.as_str() {
-            "would_download" => "download".to_string(),
-            "cached" => "reuse (cached)".to_string(),
-            other => other.replace('_', " "),
+        let action = match m.status {
+            ModelStatus::WouldDownload => "download".to_string(),
+            ModelStatus::Cached => "reuse (cached)".to_string(),
+            other => other.as_str().replace('_', " "),
         };
         t.add_row(vec![name(m), action, size(m), disk, memory]);
         if !m.message.is_empty() {
@@ -198,17 +190,4 @@ pub fn checklist(c: &Checklist) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Sizes print in binary units with one decimal.
-    #[test]
-    fn byte_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(668_788_096), "637.8 MiB");
-    }
 }

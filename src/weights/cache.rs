@@ -69,10 +69,15 @@ impl RepoCache {
         self.inner.pointer_path(commit).join(file)
     }
 
-    /// The commit `refs/<revision>` points at.
+    /// The commit `refs/<revision>` points at. Anything but a commit there
+    /// (another tool's bug, a hostile write) would name a path outside the
+    /// snapshots, so it counts as no ref.
     pub fn read_ref(&self, revision: &str) -> Option<String> {
+        if !is_relative_inside(revision) {
+            return None;
+        }
         let text = std::fs::read_to_string(self.root().join("refs").join(revision)).ok()?;
-        Some(text.trim().to_string()).filter(|c| !c.is_empty())
+        Some(text.trim().to_ascii_lowercase()).filter(|c| is_commit(c))
     }
 
     /// The cached copy of `file`: the snapshot `refs/<revision>` names first,
@@ -112,6 +117,18 @@ impl RepoCache {
     /// `refs/<revision>`; each step is atomic, so a kill leaves either the old
     /// state or the new one.
     pub fn install(&self, commit: &str, revision: &str, file: &str, etag: &str) -> io::Result<PathBuf> {
+        // Every part becomes a path component; the callers checked them, and
+        // this is the last line before the filesystem.
+        let parts_ok = is_commit(commit)
+            && (is_commit(etag) || super::sources::is_sha256(etag))
+            && is_relative_inside(file)
+            && is_relative_inside(revision);
+        if !parts_ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "refusing a commit, etag, file or revision that is not a plain name inside the cache",
+            ));
+        }
         let snapshot = self.snapshot(commit, file);
         let parent = snapshot.parent().expect("snapshot path has a parent");
         std::fs::create_dir_all(parent)?;
@@ -129,6 +146,16 @@ impl RepoCache {
 
 pub fn is_commit(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A relative path that stays where it is joined: no root, no `.`/`..` or
+/// empty components, no backslash, no control characters (NUL included).
+pub fn is_relative_inside(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// Creates or replaces the symlink `link` → `target` without a moment where
@@ -204,11 +231,22 @@ pub fn link_into(link_dir: &Path, name: &str, target: &Path) -> io::Result<(Path
     }
 }
 
-/// Every `.gguf` in every model snapshot of the cache: `(repo, file, cached)`.
-pub fn scan(cache_dir: &Path) -> Vec<(String, String, CachedFile)> {
+/// Every `.gguf` in every model snapshot of the cache: `(repo, file, cached)`,
+/// and the directories that exist but could not be read.
+pub fn scan(cache_dir: &Path) -> (Vec<(String, String, CachedFile)>, Vec<String>) {
     let mut out = Vec::new();
-    let Ok(repos) = std::fs::read_dir(cache_dir) else {
-        return out;
+    let mut problems = Vec::new();
+    let mut unreadable = |dir: &Path, e: io::Error| {
+        if e.kind() != io::ErrorKind::NotFound {
+            problems.push(format!("cannot read `{}`: {e}", dir.display()));
+        }
+    };
+    let repos = match std::fs::read_dir(cache_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            unreadable(cache_dir, e);
+            return (out, problems);
+        }
     };
     let mut repos: Vec<_> = repos.flatten().collect();
     repos.sort_by_key(|e| e.file_name());
@@ -220,8 +258,12 @@ pub fn scan(cache_dir: &Path) -> Vec<(String, String, CachedFile)> {
         // As huggingface_hub: the first `--` separates owner and name.
         let repo_id = rest.replacen("--", "/", 1);
         let rc = RepoCache::new(cache_dir, &repo_id, "main");
-        let Ok(snaps) = std::fs::read_dir(rc.root().join("snapshots")) else {
-            continue;
+        let snaps = match std::fs::read_dir(rc.root().join("snapshots")) {
+            Ok(s) => s,
+            Err(e) => {
+                unreadable(&rc.root().join("snapshots"), e);
+                continue;
+            }
         };
         let mut snaps: Vec<_> = snaps.flatten().collect();
         snaps.sort_by_key(|e| e.file_name());
@@ -237,7 +279,7 @@ pub fn scan(cache_dir: &Path) -> Vec<(String, String, CachedFile)> {
             }
         }
     }
-    out
+    (out, problems)
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -260,6 +302,29 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
 mod tests {
     use super::*;
 
+    /// The cache refuses to install under names that leave it, and ignores
+    /// a `refs/main` that does not hold a commit.
+    #[test]
+    fn hostile_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let rc = RepoCache::new(dir.path(), "org/model", "main");
+        let etag = "a".repeat(64);
+        for (commit, file, rev) in [
+            ("../../../../victim", "m.gguf", "main"),
+            (&*"c".repeat(40), "../m.gguf", "main"),
+            (&*"c".repeat(40), "m.gguf", "/tmp/x"),
+            (&*"c".repeat(40), "m\0.gguf", "main"),
+        ] {
+            assert!(rc.install(commit, rev, file, &etag).is_err(), "{commit} {file} {rev}");
+        }
+        assert!(rc.install(&"c".repeat(40), "main", "m.gguf", "../../x").is_err());
+        assert!(!rc.root().exists(), "nothing was created");
+        std::fs::create_dir_all(rc.root().join("refs")).unwrap();
+        std::fs::write(rc.root().join("refs/main"), "../../../../victim").unwrap();
+        assert_eq!(rc.read_ref("main"), None);
+        assert!(!is_relative_inside("a/./b") && is_relative_inside("refs/pr/1"));
+    }
+
     /// An installed file resolves through `refs/main` to its blob, with a
     /// relative snapshot link like huggingface_hub writes.
     #[test]
@@ -277,7 +342,8 @@ mod tests {
         assert_eq!(found.etag, etag);
         assert_eq!(found.size, 4);
         assert!(dir.path().join("models--org--model/refs/main").is_file());
-        let all = scan(dir.path());
+        let (all, problems) = scan(dir.path());
+        assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].0, "org/model");
         assert_eq!(all[0].1, "sub/m.gguf");

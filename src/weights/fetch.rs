@@ -6,12 +6,12 @@ use super::cache::RepoCache;
 use super::download::{self, DownloadError, Plan, Source};
 use super::hub::{self, Http, HubError};
 use super::jobs::Reporter;
-use super::local::{base, check_file, link};
+use super::local::{base, check_file, link, Check};
 use super::sources::{is_sha256, ModelSource};
 use super::verify::update_stamps;
 use super::WeightsEnv;
 use crate::knobs::Knobs;
-use crate::protocol::ModelReport;
+use crate::protocol::{ModelReport, ModelStatus};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ impl Fetch {
         match self.run_inner(&report, &mut r).await {
             Ok(()) => {}
             Err((status, message)) => {
-                r.status = status.into();
+                r.status = status;
                 r.message = message;
             }
         }
@@ -44,7 +44,7 @@ impl Fetch {
         r
     }
 
-    async fn run_inner(&self, report: &Reporter, r: &mut ModelReport) -> Result<(), (&'static str, String)> {
+    async fn run_inner(&self, report: &Reporter, r: &mut ModelReport) -> Result<(), (ModelStatus, String)> {
         let (env, model) = (&self.env, &self.model);
         report.phase("resolving", Some(format!("asking {} about {}", env.endpoint, model.id())));
         let remote = hub::resolve(&self.http, &env.endpoint, model, env.token.as_ref(), &env.net, |n, why| {
@@ -67,7 +67,7 @@ impl Fetch {
         let lfs = is_sha256(&remote.etag).then(|| remote.etag.to_ascii_lowercase());
         let expected = match (&model.sha256, &lfs) {
             (Some(pin), Some(hub)) if pin != hub => {
-                return Err(("mismatch", format!(
+                return Err((ModelStatus::Mismatch, format!(
                     "the hub serves `{}` with sha256 {hub}, but model_sources.json pins {pin}; nothing was downloaded. If the new upload is intended, update `sha256`",
                     model.id()
                 )))
@@ -75,7 +75,7 @@ impl Fetch {
             (Some(pin), _) => pin.clone(),
             (None, Some(hub)) => hub.clone(),
             (None, None) => {
-                return Err(("failed", format!(
+                return Err((ModelStatus::Failed, format!(
                     "`{}` is not an LFS file (etag {}), so the hub gives no sha256 to check it against; add `sha256` to model_sources.json",
                     model.id(), remote.etag
                 )))
@@ -84,7 +84,7 @@ impl Fetch {
         r.sha256 = Some(expected.clone());
         if let Some(size) = model.size.filter(|s| *s != remote.size) {
             return Err((
-                "failed",
+                ModelStatus::Failed,
                 format!(
                     "the hub says `{}` is {} bytes but model_sources.json says {size}; fix `size`",
                     model.id(),
@@ -96,8 +96,10 @@ impl Fetch {
         // A plain file at the link spot that we could not check offline.
         if let Some((path, size)) = &self.unverified {
             if *size == remote.size {
-                if let Ok(Some(at)) = check_file(path, &expected, &env.stamps, report).await {
-                    r.status = "cached".into();
+                if let Ok(Check::Match(at)) = check_file(path, &expected, &env.stamps, report).await {
+                    // The hub vouched for these bytes as this repo's: remember it for offline reuse.
+                    let _ = update_stamps(&env.stamps, |s| s.claim(path, &model.repo));
+                    r.status = ModelStatus::Cached;
                     r.path = Some(path.display().to_string());
                     r.link = r.path.clone();
                     r.verified = true;
@@ -127,21 +129,17 @@ impl Fetch {
         };
         let no_room = self.check_fit(report, r, remote.size, have, header.as_ref());
         if self.dry_run {
-            r.status = "would_download".into();
+            r.status = ModelStatus::WouldDownload;
             r.message = format!(
                 "would download {} from {}{}",
-                crate::render::weights::bytes(remote.size.saturating_sub(have)),
+                crate::units::bytes(remote.size.saturating_sub(have)),
                 env.endpoint,
-                if have > 0 {
-                    format!(" (resuming after {})", crate::render::weights::bytes(have))
-                } else {
-                    String::new()
-                }
+                if have > 0 { format!(" (resuming after {})", crate::units::bytes(have)) } else { String::new() }
             );
             return Ok(());
         }
         if let Some(why) = no_room {
-            return Err(("failed", format!("not downloading `{}`: {why}", model.id())));
+            return Err((ModelStatus::Failed, format!("not downloading `{}`: {why}", model.id())));
         }
 
         // One downloader per blob, across processes (huggingface_hub's lock file).
@@ -165,11 +163,11 @@ impl Fetch {
             sources,
         };
         let outcome = download::download(&self.http, &plan, &env.net, report).await.map_err(|e| match e {
-            DownloadError::Mismatch { .. } => ("mismatch", e.to_string()),
+            DownloadError::Mismatch { .. } => (ModelStatus::Mismatch, e.to_string()),
             DownloadError::Exhausted { auth: Some(_), .. } if env.token.is_none() => {
-                ("needs_token", format!("{e}; the hub wants a token: set HF_TOKEN"))
+                (ModelStatus::NeedsToken, format!("{e}; the hub wants a token: set HF_TOKEN"))
             }
-            _ => ("failed", e.to_string()),
+            _ => (ModelStatus::Failed, e.to_string()),
         })?;
         r.source = Some(outcome.source);
         r.resumed_from = outcome.resumed_from;
@@ -177,11 +175,11 @@ impl Fetch {
             let _ = s.record(&plan.blob, &expected);
         })
         .ok();
-        r.status = "downloaded".into();
+        r.status = ModelStatus::Downloaded;
         r.message = format!(
             "downloaded and verified (sha256 {}…){}",
             &expected[..12],
-            r.resumed_from.map(|n| format!(", resumed after {}", crate::render::weights::bytes(n))).unwrap_or_default()
+            r.resumed_from.map(|n| format!(", resumed after {}", crate::units::bytes(n))).unwrap_or_default()
         );
         self.install(&rc, &etag_name, &remote.commit, r)?;
         Ok(())
@@ -196,7 +194,7 @@ impl Fetch {
         why: &str,
         report: &Reporter,
         r: &mut ModelReport,
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<(), (ModelStatus, String)> {
         let (env, model) = (&self.env, &self.model);
         report.phase("resolving", Some(format!("{why}; trying the mirrors")));
         let mut size = model.size;
@@ -208,7 +206,8 @@ impl Fetch {
                 size = hub::remote_size(&self.http, url, env.net.stall).await;
             }
         }
-        let size = size.ok_or_else(|| ("failed", format!("{why}; no mirror answered with the file's size either")))?;
+        let size = size
+            .ok_or_else(|| (ModelStatus::Failed, format!("{why}; no mirror answered with the file's size either")))?;
         r.size = Some(size);
         r.sha256 = Some(sha256.to_string());
         let rc = RepoCache::new(&env.cache_dir, &model.repo, &model.revision);
@@ -216,19 +215,18 @@ impl Fetch {
         let have = std::fs::metadata(&incomplete).map(|m| m.len()).unwrap_or(0);
         let no_room = self.check_fit(report, r, size, have, None);
         if self.dry_run {
-            r.status = "would_download".into();
-            r.message = format!(
-                "would download {} from the mirrors ({why})",
-                crate::render::weights::bytes(size.saturating_sub(have))
-            );
+            r.status = ModelStatus::WouldDownload;
+            r.message =
+                format!("would download {} from the mirrors ({why})", crate::units::bytes(size.saturating_sub(have)));
             return Ok(());
         }
         if let Some(why) = no_room {
-            return Err(("failed", format!("not downloading `{}`: {why}", model.id())));
+            return Err((ModelStatus::Failed, format!("not downloading `{}`: {why}", model.id())));
         }
         let _lock = self.lock(&rc.lock_file(sha256), report).await?;
         let blob = rc.blob(sha256);
-        let reused = blob.is_file() && matches!(check_file(&blob, sha256, &env.stamps, report).await, Ok(Some(_)));
+        let reused =
+            blob.is_file() && matches!(check_file(&blob, sha256, &env.stamps, report).await, Ok(Check::Match(_)));
         if !reused {
             let plan = Plan {
                 what: model.id(),
@@ -243,8 +241,8 @@ impl Fetch {
                     .collect(),
             };
             let outcome = download::download(&self.http, &plan, &env.net, report).await.map_err(|e| match e {
-                DownloadError::Mismatch { .. } => ("mismatch", e.to_string()),
-                _ => ("failed", format!("{why}; and from the mirrors: {e}")),
+                DownloadError::Mismatch { .. } => (ModelStatus::Mismatch, e.to_string()),
+                _ => (ModelStatus::Failed, format!("{why}; and from the mirrors: {e}")),
             })?;
             r.source = Some(outcome.source);
             r.resumed_from = outcome.resumed_from;
@@ -255,7 +253,7 @@ impl Fetch {
         }
         r.path = Some(blob.display().to_string());
         r.verified = true;
-        r.status = if reused { "cached" } else { "downloaded" }.into();
+        r.status = if reused { ModelStatus::Cached } else { ModelStatus::Downloaded };
         r.message = format!(
             "{} from a mirror and verified (sha256 {}…); the hub was not usable: {why}",
             if reused { "already in the cache" } else { "downloaded" },
@@ -281,8 +279,8 @@ impl Fetch {
             return None;
         }
         match check_file(&blob, expected, &self.env.stamps, report).await {
-            Ok(Some(at)) => {
-                r.status = "cached".into();
+            Ok(Check::Match(at)) => {
+                r.status = ModelStatus::Cached;
                 r.verified_at = Some(at);
                 r.message = "already in the cache; verified".into();
                 self.install(rc, etag, commit, r).ok()?;
@@ -301,10 +299,10 @@ impl Fetch {
         etag: &str,
         commit: &str,
         r: &mut ModelReport,
-    ) -> Result<(), (&'static str, String)> {
-        let snapshot = rc
-            .install(commit, &self.model.revision, &self.model.file, etag)
-            .map_err(|e| ("failed", format!("cannot link the snapshot in `{}`: {e}", rc.root().display())))?;
+    ) -> Result<(), (ModelStatus, String)> {
+        let snapshot = rc.install(commit, &self.model.revision, &self.model.file, etag).map_err(|e| {
+            (ModelStatus::Failed, format!("cannot link the snapshot in `{}`: {e}", rc.root().display()))
+        })?;
         r.path = Some(snapshot.display().to_string());
         r.verified = true;
         link(&self.env, &self.model, &snapshot, r);
@@ -332,8 +330,8 @@ impl Fetch {
         no_room
     }
 
-    async fn lock(&self, path: &Path, report: &Reporter) -> Result<std::fs::File, (&'static str, String)> {
-        let fail = |e: std::io::Error| ("failed", format!("cannot take the lock `{}`: {e}", path.display()));
+    async fn lock(&self, path: &Path, report: &Reporter) -> Result<std::fs::File, (ModelStatus, String)> {
+        let fail = |e: std::io::Error| (ModelStatus::Failed, format!("cannot take the lock `{}`: {e}", path.display()));
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
@@ -371,19 +369,25 @@ fn local_header(incomplete: &Path, size: u64) -> Option<crate::gguf::GgufInfo> {
     crate::gguf::read_from(std::io::Read::take(file, len), Some(size)).ok()
 }
 
-fn hub_failure(e: &HubError, env: &WeightsEnv) -> (&'static str, String) {
+fn hub_failure(e: &HubError, env: &WeightsEnv) -> (ModelStatus, String) {
     match e {
-        HubError::Auth { .. } if env.token.is_none() => {
-            ("needs_token", format!("{e}: this repo needs a Hugging Face token; set HF_TOKEN (see the checklist)"))
-        }
+        HubError::Auth { .. } if env.token.is_none() => (
+            ModelStatus::NeedsToken,
+            format!("{e}: this repo needs a Hugging Face token; set HF_TOKEN (see the checklist)"),
+        ),
         HubError::Auth { .. } => (
-            "needs_token",
+            ModelStatus::NeedsToken,
             format!(
                 "{e}: the token from {} was refused; check that it is a valid read token with access to this repo",
                 env.token_source.as_deref().unwrap_or("the environment")
             ),
         ),
-        HubError::NotFound { .. } => ("failed", format!("{e}; check `repo`, `file` and `revision` in the roster")),
-        _ => ("failed", format!("{e}; check the network or HF_ENDPOINT (`{}`)", env.endpoint)),
+        HubError::NotFound { .. } => {
+            (ModelStatus::Failed, format!("{e}; check `repo`, `file` and `revision` in the roster"))
+        }
+        HubError::Protocol { .. } => {
+            (ModelStatus::Failed, format!("{e}; check that HF_ENDPOINT (`{}`) is a Hugging Face hub", env.endpoint))
+        }
+        _ => (ModelStatus::Failed, format!("{e}; check the network or HF_ENDPOINT (`{}`)", env.endpoint)),
     }
 }

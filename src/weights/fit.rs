@@ -83,7 +83,7 @@ pub fn check(size: u64, have: u64, dir: &Path, header: Option<&GgufInfo>, n_ctx:
 
 /// One line per resource, for progress messages and text output.
 pub fn describe(fit: &Fit) -> Vec<String> {
-    let b = crate::render::weights::bytes;
+    let b = crate::units::bytes;
     let d = &fit.disk;
     let disk = if d.fits {
         format!("disk: {} to write, {} free at {} — fits", b(d.needed_bytes), b(d.free_bytes), d.dir)

@@ -9,6 +9,8 @@
 //! mirror (hf-hub 0.5 sends it everywhere as a default header, one reason
 //! this module talks HTTP itself). Revisions with `/` are sent as `%2F`.
 
+use super::cache::is_commit;
+use super::sources::is_sha256;
 use super::{NetSettings, Token};
 use crate::gguf::{self, GgufError, GgufInfo};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_RANGE, LOCATION, RANGE};
@@ -47,7 +49,8 @@ impl Default for Http {
 #[derive(Debug, Clone)]
 pub struct Remote {
     pub commit: String,
-    /// Quotes and `W/` removed; for LFS files the sha256.
+    /// Quotes and `W/` removed, lower-case hex: for LFS files the sha256,
+    /// else the git sha1.
     pub etag: String,
     pub size: u64,
 }
@@ -61,8 +64,8 @@ pub enum HubError {
     NotFound { what: String, code: String },
     #[error("{0}")]
     Transient(String),
-    #[error("the hub's answer for `{what}` is unusable: {reason}")]
-    Protocol { what: String, reason: String },
+    #[error("{hub} gave an unusable answer for `{what}`: {reason}")]
+    Protocol { hub: String, what: String, reason: String },
 }
 
 impl HubError {
@@ -106,7 +109,11 @@ pub fn status_error(status: StatusCode, what: &str, h: &HeaderMap, had_token: bo
             HubError::NotFound { what: what.into(), code: header(h, "x-error-code").unwrap_or_else(|| "404".into()) }
         }
         408 | 429 | 500..=599 => HubError::Transient(format!("the hub answered {status} for `{what}`")),
-        _ => HubError::Protocol { what: what.into(), reason: format!("unexpected status {status}") },
+        _ => HubError::Protocol {
+            hub: "the server".into(),
+            what: what.into(),
+            reason: format!("unexpected status {status}"),
+        },
     }
 }
 
@@ -118,6 +125,8 @@ async fn resolve_once(
     what: &str,
     stall: Duration,
 ) -> Result<Remote, HubError> {
+    let hub = format!("the hub at {}", url.origin().ascii_serialization());
+    let protocol = |reason: String| HubError::Protocol { hub: hub.clone(), what: what.into(), reason };
     let mut url = url;
     let hub_host = (url.host_str().map(str::to_owned), url.port_or_known_default());
     for _ in 0..5 {
@@ -134,18 +143,17 @@ async fn resolve_once(
         let status = resp.status();
         let h = resp.headers().clone();
         if !(status.is_success() || status.is_redirection()) {
-            return Err(status_error(status, what, &h, token.is_some()));
+            return Err(match status_error(status, what, &h, token.is_some()) {
+                HubError::Protocol { reason, .. } => protocol(reason),
+                other => other,
+            });
         }
         let etag = header(&h, "x-linked-etag").or_else(|| header(&h, "etag"));
         let commit = header(&h, "x-repo-commit");
         if status.is_redirection() {
-            let location = header(&h, LOCATION.as_str()).ok_or_else(|| HubError::Protocol {
-                what: what.into(),
-                reason: "a redirect without `Location`".into(),
-            })?;
-            let next = url
-                .join(&location)
-                .map_err(|e| HubError::Protocol { what: what.into(), reason: format!("bad `Location`: {e}") })?;
+            let location =
+                header(&h, LOCATION.as_str()).ok_or_else(|| protocol("a redirect without `Location`".into()))?;
+            let next = url.join(&location).map_err(|e| protocol(format!("bad `Location`: {e}")))?;
             let same_host = (next.host_str().map(str::to_owned), next.port_or_known_default()) == hub_host;
             if same_host && commit.is_none() {
                 // A renamed repo or a moved file: ask again there.
@@ -156,12 +164,12 @@ async fn resolve_once(
                 Some(s) => Some(s),
                 None => remote_size(http, next, stall).await,
             };
-            return finish(what, commit, etag, size);
+            return finish(commit, etag, size).map_err(protocol);
         }
         let size = content_range_total(&h).or_else(|| header(&h, "x-linked-size").and_then(|s| s.parse().ok()));
-        return finish(what, commit, etag, size);
+        return finish(commit, etag, size).map_err(protocol);
     }
-    Err(HubError::Protocol { what: what.into(), reason: "too many redirects".into() })
+    Err(protocol("too many redirects".into()))
 }
 
 /// The size a plain URL (CDN, mirror) reports for `Range: bytes=0-0`,
@@ -176,13 +184,37 @@ pub async fn remote_size(http: &Http, url: Url, stall: Duration) -> Option<u64> 
     }
 }
 
-fn finish(what: &str, commit: Option<String>, etag: Option<String>, size: Option<u64>) -> Result<Remote, HubError> {
-    let missing = |h: &str| HubError::Protocol { what: what.into(), reason: format!("header `{h}` is missing") };
+/// Checks what the hub said before any of it names a file: the commit and
+/// the etag become path components (`snapshots/<commit>`, `blobs/<etag>`),
+/// so only hex of the right length passes, lower-cased as the cache spells it.
+fn finish(commit: Option<String>, etag: Option<String>, size: Option<u64>) -> Result<Remote, String> {
+    let missing = |h: &str| format!("header `{h}` is missing");
+    let commit = commit.ok_or_else(|| missing("X-Repo-Commit"))?;
+    if !is_commit(&commit) {
+        return Err(format!("`X-Repo-Commit` is `{}`, not a 40-hex commit; nothing was written", shown(&commit)));
+    }
+    let etag = clean_etag(&etag.ok_or_else(|| missing("ETag"))?);
+    if !(is_commit(&etag) || is_sha256(&etag)) {
+        return Err(format!(
+            "the file's `ETag` is `{}`, neither a sha256 nor a git sha1; nothing was written",
+            shown(&etag)
+        ));
+    }
     Ok(Remote {
-        commit: commit.ok_or_else(|| missing("X-Repo-Commit"))?,
-        etag: clean_etag(&etag.ok_or_else(|| missing("ETag"))?),
+        commit: commit.to_ascii_lowercase(),
+        etag: etag.to_ascii_lowercase(),
         size: size.ok_or_else(|| missing("X-Linked-Size"))?,
     })
+}
+
+/// A value from outside, fit to quote in a message: control characters
+/// dropped, cut at 64 characters.
+pub fn shown(value: &str) -> String {
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &clean[..at]),
+        None => clean,
+    }
 }
 
 /// Resolves `file` at `revision`, retrying transient failures with backoff.
@@ -308,5 +340,22 @@ mod tests {
     fn etag_cleaning() {
         assert_eq!(clean_etag("W/\"abc\""), "abc");
         assert_eq!(clean_etag("\"abc\""), "abc");
+    }
+
+    /// Only hex commits and etags of the right length pass, lower-cased;
+    /// anything else is quoted without control characters, cut short.
+    #[test]
+    fn commit_and_etag_must_be_hex() {
+        let sha = "AB".repeat(32);
+        let ok = finish(Some("ABCDEF0123".repeat(4)), Some(format!("\"{sha}\"")), Some(1)).unwrap();
+        assert_eq!(ok.commit, "abcdef0123".repeat(4));
+        assert_eq!(ok.etag, sha.to_ascii_lowercase());
+        let bad = finish(Some("../../../../victim".into()), Some(sha.clone()), Some(1)).unwrap_err();
+        assert!(bad.contains("`../../../../victim`") && bad.contains("40-hex"), "{bad}");
+        let bad = finish(Some("c".repeat(40)), Some("../x".into()), Some(1)).unwrap_err();
+        assert!(bad.contains("`../x`"), "{bad}");
+        let long = format!("\u{1b}]0;{}", "x".repeat(500));
+        let quoted = shown(&long);
+        assert!(!quoted.contains('\u{1b}') && quoted.chars().count() == 65, "{quoted}");
     }
 }

@@ -2,11 +2,12 @@
 //! `verify` re-hashes. Sources are the HF cache (any repo: other tools'
 //! downloads count), the roster, and plain files in the link directory.
 
-use super::cache::{self, LinkSpot, RepoCache};
+use super::cache::{self, RepoCache};
+use super::local::Spot;
 use super::sources::{is_sha256, ModelSource, Roster};
 use super::verify::Stamps;
 use super::WeightsEnv;
-use crate::protocol::ModelReport;
+use crate::protocol::{ModelReport, ModelStatus};
 use std::path::{Path, PathBuf};
 
 /// A file `verify` can hash, and what it should hash to.
@@ -36,12 +37,14 @@ fn pinned(roster: &Roster, repo: &str, file: &str) -> Option<String> {
     roster.models.iter().find(|m| m.repo == repo && m.file == file).and_then(|m| m.sha256.clone())
 }
 
-/// Everything present, as verify targets (reports filled for `list`).
-pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
+/// Everything present, as verify targets (reports filled for `list`), and
+/// what could not be read.
+pub fn present(env: &WeightsEnv, roster: &Roster) -> (Vec<Target>, Vec<String>) {
     let stamps = Stamps::load(&env.stamps);
     let mut out = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
-    for (repo, file, c) in cache::scan(&env.cache_dir) {
+    let (cached, mut problems) = cache::scan(&env.cache_dir);
+    for (repo, file, c) in cached {
         let expected = pinned(roster, &repo, &file).or_else(|| is_sha256(&c.etag).then(|| c.etag.clone()));
         let stamp = stamps.valid(&c.blob).filter(|s| Some(&s.sha256) == expected.as_ref());
         let name = file.rsplit('/').next().unwrap_or(&file).to_string();
@@ -52,7 +55,7 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
         }
         let report = ModelReport {
             revision: revision_of(env, &repo, &c.commit),
-            status: "cached".into(),
+            status: ModelStatus::Cached,
             commit: Some(c.commit.clone()),
             sha256: expected.clone(),
             size: Some(c.size),
@@ -67,8 +70,15 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
         out.push(Target { report, file: c.blob, expected });
     }
     // Plain files (the seed's downloads, copies) in the link directory.
-    let mut plain: Vec<PathBuf> = std::fs::read_dir(&env.link_dir)
-        .ok()
+    let entries = match std::fs::read_dir(&env.link_dir) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            problems.push(format!("cannot read `{}`: {e}", env.link_dir.display()));
+            None
+        }
+    };
+    let mut plain: Vec<PathBuf> = entries
         .into_iter()
         .flatten()
         .flatten()
@@ -92,7 +102,7 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
             repo: model.map(|m| m.repo.clone()).unwrap_or_default(),
             file: name.clone(),
             revision: model.map(|m| m.revision.clone()).unwrap_or_default(),
-            status: "local".into(),
+            status: ModelStatus::Local,
             sha256: expected.clone(),
             size: Some(meta.len()),
             path: Some(path.display().to_string()),
@@ -103,7 +113,7 @@ pub fn present(env: &WeightsEnv, roster: &Roster) -> Vec<Target> {
         };
         out.push(Target { report, file: path, expected });
     }
-    out
+    (out, problems)
 }
 
 fn is_gguf(p: &Path) -> bool {
@@ -111,24 +121,26 @@ fn is_gguf(p: &Path) -> bool {
         && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-/// `list`: what is present, plus roster entries that are not.
-pub fn list(env: &WeightsEnv, roster: &Roster) -> Vec<ModelReport> {
-    let mut out: Vec<ModelReport> = present(env, roster).into_iter().map(|t| t.report).collect();
+/// `list`: what is present, plus roster entries that are not; and what
+/// could not be read.
+pub fn list(env: &WeightsEnv, roster: &Roster) -> (Vec<ModelReport>, Vec<String>) {
+    let (present, problems) = present(env, roster);
+    let mut out: Vec<ModelReport> = present.into_iter().map(|t| t.report).collect();
     for m in &roster.models {
-        let here = out
-            .iter()
-            .any(|r| (r.repo == m.repo && r.file == m.file) || (r.status == "local" && r.file == m.file_name()));
+        let here = out.iter().any(|r| {
+            (r.repo == m.repo && r.file == m.file) || (r.status == ModelStatus::Local && r.file == m.file_name())
+        });
         if !here {
             out.push(missing(m));
         }
     }
-    out
+    (out, problems)
 }
 
 /// A roster entry with nothing on disk.
 pub fn missing(m: &ModelSource) -> ModelReport {
     ModelReport {
-        status: "missing".into(),
+        status: ModelStatus::Missing,
         message: format!("not downloaded; run `arw runtime weights fetch {} --allow-downloads`", m.id()),
         ..super::local::base(m)
     }
@@ -136,7 +148,7 @@ pub fn missing(m: &ModelSource) -> ModelReport {
 
 /// The present files that belong to `models`.
 pub fn targets_for(env: &WeightsEnv, roster: &Roster, models: &[ModelSource]) -> (Vec<Target>, Vec<ModelReport>) {
-    let all = present(env, roster);
+    let (all, _) = present(env, roster);
     let mut found = Vec::new();
     let mut absent = Vec::new();
     for m in models {
@@ -145,7 +157,7 @@ pub fn targets_for(env: &WeightsEnv, roster: &Roster, models: &[ModelSource]) ->
             .enumerate()
             .filter(|(_, t)| {
                 (t.report.repo == m.repo && t.report.file == m.file)
-                    || (t.report.status == "local" && t.report.file == m.file_name())
+                    || (t.report.status == ModelStatus::Local && t.report.file == m.file_name())
             })
             .map(|(i, _)| i)
             .collect();
@@ -170,7 +182,7 @@ pub fn path(env: &WeightsEnv, model: &ModelSource) -> ModelReport {
     let stamps = Stamps::load(&env.stamps);
     if let Some(c) = rc.find(&model.revision, &model.file) {
         let linked = std::fs::canonicalize(&spot).ok() == Some(c.blob.clone());
-        r.status = "cached".into();
+        r.status = ModelStatus::Cached;
         r.commit = Some(c.commit.clone());
         r.size = Some(c.size);
         r.path = Some(c.snapshot.display().to_string());
@@ -179,9 +191,10 @@ pub fn path(env: &WeightsEnv, model: &ModelSource) -> ModelReport {
         r.message = r.link.clone().or(r.path.clone()).unwrap_or_default();
         return r;
     }
-    if !matches!(cache::inspect_link(&spot), LinkSpot::Empty) {
+    // Another repo's file of the same name is not this model's path.
+    if let (_, Spot::Plain(_) | Spot::Ours(..)) = super::local::spot_of(env, model) {
         if let Ok(m) = std::fs::metadata(&spot) {
-            r.status = "local".into();
+            r.status = ModelStatus::Local;
             r.size = Some(m.len());
             r.path = Some(spot.display().to_string());
             r.link = r.path.clone();

@@ -157,6 +157,7 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ModelStatus;
 
     /// A second start with the same key joins the first task; the table
     /// empties and the active count drops when it ends.
@@ -167,7 +168,7 @@ mod tests {
         let (r1, _) = Reporter::new("o/n", "f");
         let (job, attached) = jobs.start_or_attach("k".into(), r1, |_| async move {
             let _ = gate_rx.await;
-            ModelReport { status: "downloaded".into(), ..Default::default() }
+            ModelReport { status: ModelStatus::Downloaded, ..Default::default() }
         });
         assert!(!attached);
         assert_eq!(*jobs.active().borrow(), 1);
@@ -177,7 +178,7 @@ mod tests {
         gate_tx.send(()).unwrap();
         let mut result = job.result.clone();
         let report = result.wait_for(Option::is_some).await.unwrap().clone().unwrap();
-        assert_eq!(report.status, "downloaded");
+        assert_eq!(report.status, ModelStatus::Downloaded);
         let mut active = jobs.active();
         active.wait_for(|n| *n == 0).await.unwrap();
     }

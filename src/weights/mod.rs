@@ -11,6 +11,8 @@
 //! * [`verify`]: sha256 of whole files and the record of past verifications.
 //! * [`fit`]: free disk and memory against the model before downloading.
 //! * [`jobs`]: daemon-owned downloads that outlive the client that asked.
+//! * [`service`]: one request (list, path, verify, fetch), whatever transport
+//!   carried it.
 //!
 //! This module resolves, per request, everything that depends on the
 //! client's environment: cache directory, endpoint, token, opt-in, timeouts.
@@ -24,6 +26,7 @@ pub mod hub;
 pub mod inventory;
 pub mod jobs;
 pub mod local;
+pub mod service;
 pub mod sources;
 pub mod verify;
 

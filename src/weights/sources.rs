@@ -104,16 +104,23 @@ pub fn embedded() -> Roster {
 /// Parses and validates a `model_sources.json` document.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<ModelSource>, SourcesError> {
     let err = |message: String| SourcesError { origin: origin.to_string(), message };
-    let doc: FileDoc = serde_json::from_str(text).map_err(|e| {
-        // serde_json ends its message with " at line L column C"; lead with it.
+    // serde_json ends its messages with " at line L column C"; lead with it.
+    let located = |e: serde_json::Error, key: Option<String>| {
         let text = e.to_string();
         let message = text.rsplit_once(" at line ").map(|(m, _)| m.to_string()).unwrap_or(text);
+        let at = key.filter(|k| k != ".").map(|k| format!(" (key `{k}`)")).unwrap_or_default();
         err(format!(
-            "line {} column {}: {message}; keys per model are `repo`, `file`, `revision`, `sha256`, `size`, `mirrors`",
+            "line {} column {}: {message}{at}; keys per model are `repo`, `file`, `revision`, `sha256`, `size`, `mirrors`",
             e.line(),
             e.column()
         ))
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc: FileDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let key = e.path().to_string();
+        located(e.into_inner(), Some(key))
     })?;
+    de.end().map_err(|e| located(e, None))?;
     if doc.models.is_empty() {
         return Err(err("`models` is empty; list at least one `{\"repo\": ..., \"file\": ...}`".into()));
     }
@@ -134,9 +141,11 @@ fn validate(entry: Entry, key: &dyn Fn(&str) -> String) -> Result<ModelSource, S
     check_file(&entry.file).map_err(|m| format!("`{}`: {m}", key("file")))?;
     let revision = match entry.revision {
         None => "main".to_string(),
-        Some(r) if r.is_empty() || r.contains("..") || r.chars().any(char::is_whitespace) => {
-            return Err(format!("`{}`: `{r}` is not a branch, tag or commit", key("revision")))
+        // It names `refs/<revision>` in the cache, so it must stay inside.
+        Some(r) if !super::cache::is_relative_inside(&r) || r.contains("..") || r.chars().any(char::is_whitespace) => {
+            return Err(format!("`{}`: `{}` is not a branch, tag or commit", key("revision"), super::hub::shown(&r)))
         }
+        Some(r) if super::cache::is_commit(&r) => r.to_ascii_lowercase(),
         Some(r) => r,
     };
     let sha256 = match entry.sha256.as_deref().map(str::trim) {
@@ -173,19 +182,15 @@ fn check_repo(repo: &str) -> Result<(), String> {
     };
     match repo.split_once('/') {
         Some((owner, name)) if ok_part(owner) && ok_part(name) => Ok(()),
-        _ => Err(format!("`{repo}` is not a hub repo id like `owner/name`")),
+        _ => Err(format!("`{}` is not a hub repo id like `owner/name`", super::hub::shown(repo))),
     }
 }
 
 fn check_file(file: &str) -> Result<(), String> {
-    let bad = file.is_empty()
-        || file.starts_with('/')
-        || file.contains('\\')
-        || file.split('/').any(|c| c.is_empty() || c == "." || c == "..");
-    if bad {
-        Err(format!("`{file}` is not a relative path inside the repo"))
-    } else {
+    if super::cache::is_relative_inside(file) {
         Ok(())
+    } else {
+        Err(format!("`{}` is not a relative path inside the repo", super::hub::shown(file)))
     }
 }
 
@@ -331,12 +336,29 @@ mod tests {
         assert!(e.contains("unknown field `checksum`"), "{e}");
     }
 
+    /// #11.19: a value of the wrong type names its key path, not only where it is.
+    #[test]
+    fn type_error_names_the_key_path() {
+        let text = r#"{"models": [{"repo": "a/b", "file": "x.gguf", "mirrors": ["https://m/x", 7]}]}"#;
+        let e = parse(text, "f.json").unwrap_err().to_string();
+        assert!(e.contains("line 1 column") && e.contains("(key `models[0].mirrors[1]`)"), "{e}");
+        let e = parse(r#"{"models": [{"repo": "a/b", "file": "x", "size": "big"}]}"#, "f").unwrap_err().to_string();
+        assert!(e.contains("`models[0].size`"), "{e}");
+        let e = parse(r#"{"models": []} x"#, "f").unwrap_err().to_string();
+        assert!(e.contains("trailing characters") && !e.contains("(key"), "{e}");
+    }
+
     /// Bad values name the key path.
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
             (r#"{"repo":"nope","file":"x.gguf"}"#, "models[0].repo"),
             (r#"{"repo":"a/b","file":"../x.gguf"}"#, "models[0].file"),
+            (r#"{"repo":"a/b","file":"/etc/x.gguf"}"#, "models[0].file"),
+            (r#"{"repo":"a/b","file":"x\u0000.gguf"}"#, "models[0].file"),
+            (r#"{"repo":"../b","file":"x.gguf"}"#, "models[0].repo"),
+            (r#"{"repo":"a/b","file":"x","revision":"/tmp/x"}"#, "models[0].revision"),
+            (r#"{"repo":"a/b","file":"x","revision":"a//b"}"#, "models[0].revision"),
             (r#"{"repo":"a/b","file":"x","sha256":"abc"}"#, "models[0].sha256"),
             (r#"{"repo":"a/b","file":"x","size":0}"#, "models[0].size"),
             (r#"{"repo":"a/b","file":"x","mirrors":["ftp://m/x"]}"#, "models[0].mirrors[0]"),

@@ -107,6 +107,12 @@ pub struct Stamp {
     pub sha256: String,
     pub id: FileId,
     pub verified_at: String,
+    /// The hub repo the file was checked as (its hub sha256 or pinned sha256
+    /// matched). Only files outside the HF cache need it: a blob's folder
+    /// already names its repo, while a plain `<file>` in the link directory
+    /// says nothing about where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
 }
 
 /// The stamps file: `{ "<canonical path>": Stamp }`.
@@ -140,8 +146,17 @@ impl Stamps {
     pub fn record(&mut self, file: &Path, sha256: &str) -> io::Result<()> {
         let key = std::fs::canonicalize(file)?;
         let id = FileId::of(&key)?;
-        self.files.insert(key, Stamp { sha256: sha256.to_string(), id, verified_at: crate::time::now_rfc3339() });
+        let repo = self.files.get(&key).filter(|s| s.sha256 == sha256 && s.id == id).and_then(|s| s.repo.clone());
+        let stamp = Stamp { sha256: sha256.to_string(), id, verified_at: crate::time::now_rfc3339(), repo };
+        self.files.insert(key, stamp);
         Ok(())
+    }
+
+    /// Records that `file`, as stamped now, is `repo`'s file.
+    pub fn claim(&mut self, file: &Path, repo: &str) {
+        if let Some(stamp) = std::fs::canonicalize(file).ok().and_then(|k| self.files.get_mut(&k)) {
+            stamp.repo = Some(repo.to_string());
+        }
     }
 
     pub fn forget(&mut self, file: &Path) {

@@ -130,6 +130,24 @@ impl MockHub {
         Some(hub)
     }
 
+    /// Serves another repo with one file of its own: a generated GGUF of
+    /// `size` bytes (a different size gives different bytes). Returns the
+    /// file's path and sha256.
+    pub fn add_repo(&mut self, repo: &str, commit: &str, file: &str, size: u64) -> (PathBuf, String) {
+        let path = self.dir.path().join(format!("{}.gguf", repo.replace('/', "--")));
+        let made = Command::new("python3")
+            .args([SCRIPT, "make-gguf"])
+            .arg(&path)
+            .args(["--size", &size.to_string()])
+            .status()
+            .unwrap();
+        assert!(made.success(), "mock_hub.py make-gguf failed");
+        self.control["repos"][repo] = json!({"commit": commit, "files": {(file): path}});
+        self.write_control();
+        let sha = sha256_of(&path);
+        (path, sha)
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
