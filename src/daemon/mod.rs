@@ -10,7 +10,6 @@
 
 pub mod feed;
 pub mod forward;
-mod handlers;
 pub mod service;
 mod socket;
 pub mod spawn;

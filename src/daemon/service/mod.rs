@@ -9,3 +9,4 @@ pub mod chat;
 pub mod restore;
 pub mod smoke;
 pub mod status;
+pub mod weights;

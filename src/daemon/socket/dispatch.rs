@@ -36,7 +36,11 @@ where
             let work = service::smoke::smoke(ctx, req, knobs, stages);
             Ok(Response::Smoke(Box::new(stream_while(id, tx, rx, Event::SmokeStage, work).await)))
         }
-        Request::Weights(req) => crate::daemon::handlers::weights::handle(ctx, id, req, knobs, tx).await,
+        Request::Weights(req) => {
+            let (progress, rx) = mpsc::unbounded_channel();
+            let work = service::weights::weights(ctx, req, knobs, progress);
+            stream_while(id, tx, rx, Event::WeightsProgress, work).await.map(Response::Weights)
+        }
         Request::Watch => unreachable!("streams are handled by the connection"),
     }
 }

@@ -1,3 +1,0 @@
-//! Socket handlers not yet moved onto the service layer.
-
-pub mod weights;
