@@ -213,7 +213,7 @@ pub fn load(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result
 use {
     std::fmt,
     tree::{line_col, syntax_key_path},
-    validate::{check_placeholders, parse_endpoint, valid_id},
+    validate::{check_placeholders, hosts_overlap, parse_endpoint, valid_id},
 };
 
 #[cfg(test)]

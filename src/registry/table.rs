@@ -61,7 +61,13 @@ impl<'a> Table<'a> {
 
     /// `Some(value)` if `key` is written and `cast` accepts it; `want` names
     /// the accepted type in the error otherwise.
-    pub(super) fn field<T>(&self, key: &str, want: &str, hint: &str, cast: impl FnOnce(&'a Value) -> Option<T>) -> Res<Option<T>> {
+    pub(super) fn field<T>(
+        &self,
+        key: &str,
+        want: &str,
+        hint: &str,
+        cast: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Res<Option<T>> {
         let Some(node) = self.get(key) else {
             return Ok(None);
         };
@@ -117,7 +123,13 @@ impl<'a> Table<'a> {
 }
 
 impl Doc<'_> {
-    pub(super) fn err(&self, span: &Range<usize>, key: &str, message: impl Display, hint: impl Display) -> RegistryError {
+    pub(super) fn err(
+        &self,
+        span: &Range<usize>,
+        key: &str,
+        message: impl Display,
+        hint: impl Display,
+    ) -> RegistryError {
         let (line, column) = line_col(self.text, span.start);
         RegistryError::Invalid {
             origin: self.origin.to_owned(),

@@ -329,3 +329,74 @@ fn spans_from_toml_edit_match_the_old_tracker() {
         assert_eq!(parse(input, "test.toml").map(|_| ()).map_err(|e| e.to_string()), Err(want.to_string()));
     }
 }
+
+/// #11.17: two runtimes on one fixed address fail at load, naming both.
+#[test]
+fn duplicate_fixed_ports_are_rejected() {
+    let runtime = |id: &str, address: &str| {
+        format!("[[runtime]]\nid = \"{id}\"\nadapter = \"stub\"\ncommand = \"x\"\n{address}\n")
+    };
+    let (msg, ..) = invalid(&(runtime("a", "port = 8080") + &runtime("b", "port = 8080")));
+    assert_eq!(
+        msg,
+        "test.toml:10:8: port 8080 of `b` is already taken by `a` (line 5) (key `runtime[1].port`); give each \
+         runtime its own port, or leave `port` out and pass \"{port}\" in args so arw picks a free one at each start"
+    );
+    let (msg, line, key) =
+        invalid(&(runtime("a", "port = 8080") + &runtime("c", "endpoint = \"http://localhost:8080\"")));
+    assert!(msg.contains("port 8080 of `c` is already taken by `a` (line 5)"), "{msg}");
+    assert_eq!((line, key.as_str()), (10, "runtime[1].endpoint"));
+    // Different addresses, or ports picked at start, do not collide.
+    assert!(parse(&(runtime("a", "port = 8080") + &runtime("b", "port = 8080\nhost = \"127.0.0.2\"")), "t").is_ok());
+    assert!(parse(&(runtime("a", "port = 8080") + &runtime("b", "port = 8081") + &runtime("c", "")), "t").is_ok());
+}
+
+#[test]
+fn hosts_overlap_like_sockets_do() {
+    for (a, b) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1"),
+        ("::", "127.0.0.1"),
+        ("localhost", "::1"),
+        ("LocalHost", "127.0.0.1"),
+        ("box", "box"),
+        ("::1", "::"),
+    ] {
+        assert!(hosts_overlap(a, b) && hosts_overlap(b, a), "{a} {b}");
+    }
+    for (a, b) in [("127.0.0.1", "127.0.0.2"), ("0.0.0.0", "::1"), ("localhost", "10.0.0.1"), ("a", "b")] {
+        assert!(!hosts_overlap(a, b) && !hosts_overlap(b, a), "{a} {b}");
+    }
+}
+
+/// #11.19: a `cwd` that is missing or not a directory fails at load with its
+/// position; text-only `parse` does not touch the filesystem.
+#[test]
+fn load_checks_cwd_is_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.toml");
+    let missing = dir.path().join("gone");
+    std::fs::write(&file, format!("{}cwd = {:?}\n", base!(), missing.display().to_string())).unwrap();
+    let err = load_file(&file).unwrap_err().to_string();
+    let want = format!(
+        "{}:5:7: `cwd` `{}` does not exist (key `runtime[0].cwd`); create the directory, or point `cwd` at an existing one",
+        file.display(),
+        missing.display()
+    );
+    assert_eq!(err, want);
+    std::fs::write(&file, format!("{}cwd = {:?}\n", base!(), file.display().to_string())).unwrap();
+    assert!(load_file(&file).unwrap_err().to_string().contains("is not a directory (key `runtime[0].cwd`)"));
+    std::fs::write(&file, format!("{}cwd = {:?}\n", base!(), dir.path().display().to_string())).unwrap();
+    assert_eq!(load_file(&file).unwrap().runtimes[0].cwd.as_deref(), Some(dir.path()));
+    assert!(parse(&format!("{}cwd = \"/no/such/dir\"\n", base!()), "t").is_ok());
+}
+
+#[test]
+fn load_refuses_what_is_not_a_regular_file() {
+    let err = load_file(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "/dev/zero: cannot read runtime registry: it is a character device, not a regular file; point `--config` or \
+         `ARW_CONFIG` at a regular file"
+    );
+}

@@ -29,6 +29,7 @@ impl Doc<'_> {
         }
         let mut runtimes: Vec<RuntimeSpec> = Vec::new();
         let mut id_offsets = BTreeMap::new();
+        let mut port_offsets = BTreeMap::new();
         let hint = "declare each runtime in its own [[runtime]] section (double brackets)";
         for (node, path) in top.array("runtime", hint)?.unwrap_or_default() {
             let f = Table::new(self, node, path, RUNTIME_KEYS, hint)?;
@@ -39,6 +40,19 @@ impl Doc<'_> {
                 return Err(f.fail("id", "duplicate runtime id", hint));
             }
             id_offsets.insert(spec.id.clone(), f.span_of("id").start);
+            if let Some(port) = spec.port {
+                let key = if f.get("port").is_some() { "port" } else { "endpoint" };
+                let taken = |r: &&RuntimeSpec| r.port == Some(port) && hosts_overlap(&r.host, &spec.host);
+                if let Some(first) = runtimes.iter().find(taken) {
+                    let line = line_col(self.text, port_offsets[&first.id]).0;
+                    let (id, other) = (&spec.id, &first.id);
+                    let message = format!("port {port} of `{id}` is already taken by `{other}` (line {line})");
+                    let hint = "give each runtime its own port, or leave `port` out and pass \"{port}\" in args \
+                        so arw picks a free one at each start";
+                    return Err(f.fail(key, message, hint));
+                }
+                port_offsets.insert(spec.id.clone(), f.span_of(key).start);
+            }
             runtimes.push(spec);
         }
         let daemon = DaemonSettings { idle_timeout_secs, matrix_ttl_secs };
@@ -62,6 +76,9 @@ impl Doc<'_> {
         let args = self.args(f)?;
         let env = self.env(f)?;
         let cwd = f.string("cwd", "a directory, e.g. \"/srv/models\"")?;
+        if let Some(dir) = cwd.as_deref().filter(|_| self.check_host) {
+            self.check_cwd(f, Path::new(dir))?;
+        }
         let (host, port) = self.address(f)?;
         let needs_port = matches!(adapter, Adapter::LlamaCpp | Adapter::Llava);
         if port.is_none() && needs_port && !args.iter().any(|a| a.contains("{port}")) {
@@ -88,6 +105,20 @@ impl Doc<'_> {
             health: self.health(f)?,
             restart: self.restart(f)?,
         })
+    }
+
+    /// The supervisor does not expand `cwd`, so the path checked here is the
+    /// one the child gets; a relative one is taken from the daemon's working
+    /// directory both here and at spawn.
+    fn check_cwd(&self, f: &Table, dir: &Path) -> Res<()> {
+        let shown = dir.display();
+        let problem = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => format!("`cwd` `{shown}` is not a directory"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("`cwd` `{shown}` does not exist"),
+            Err(e) => format!("`cwd` `{shown}` cannot be checked: {e}"),
+        };
+        Err(f.fail("cwd", problem, "create the directory, or point `cwd` at an existing one"))
     }
 
     fn args(&self, f: &Table) -> Res<Vec<String>> {
@@ -226,6 +257,22 @@ impl Doc<'_> {
     }
 }
 
+/// Whether two runtimes listening on one port would collide. Host names
+/// other than `localhost` are compared as written; `::` also takes IPv4.
+pub(super) fn hosts_overlap(a: &str, b: &str) -> bool {
+    let localhost =
+        |name: &str, ip: IpAddr| name.eq_ignore_ascii_case("localhost") && (ip.is_loopback() || ip.is_unspecified());
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(x), Ok(y)) => {
+            let covers = |w: IpAddr, o: IpAddr| w.is_unspecified() && (w.is_ipv6() || o.is_ipv4());
+            x == y || covers(x, y) || covers(y, x)
+        }
+        (Ok(ip), Err(_)) => localhost(b, ip),
+        (Err(_), Ok(ip)) => localhost(a, ip),
+        (Err(_), Err(_)) => a.eq_ignore_ascii_case(b),
+    }
+}
+
 pub(super) fn valid_id(id: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     id.len() <= 64 && id.starts_with(alnum) && id.chars().all(|c| alnum(c) || ".-_".contains(c))
@@ -267,4 +314,3 @@ pub(super) fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
         Ok(port) => Ok((host.to_owned(), port)),
     }
 }
-
