@@ -1,13 +1,15 @@
 //! Runtime registry: TOML manifests turned into validated [`RuntimeSpec`]s.
 //!
-//! The manifest is read into a tree that remembers where every key and value
-//! sits (`tree`), then checked by hand (`table`, `validate`) rather than with
-//! `#[derive(Deserialize)]`: serde knows the failing value but not its full
-//! key path, and SPEC §2 wants every complaint on one line naming file, line,
-//! column and key (`runtime[1].health.timeout_ms`) plus a hint. Nothing here
-//! expands `{port}` or `${VAR}`; that happens at start, against the
-//! requesting client's environment.
+//! The manifest is read (`read`, bounded) into a tree that remembers where
+//! every key and value sits (`tree`), then checked by hand (`table`,
+//! `validate`, `checks`) rather than with `#[derive(Deserialize)]`: serde
+//! knows the failing value but not its full key path, and SPEC §2 wants every
+//! complaint on one line naming file, line, column and key
+//! (`runtime[1].health.timeout_ms`) plus a hint. Nothing here expands
+//! `{port}` or `${VAR}`; that happens at start, against the requesting
+//! client's environment.
 
+mod checks;
 mod read;
 mod table;
 mod tree;
@@ -211,9 +213,9 @@ pub fn load(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result
 
 #[cfg(test)]
 use {
+    checks::{check_placeholders, hosts_overlap, parse_endpoint, valid_id},
     std::fmt,
     tree::{line_col, syntax_key_path},
-    validate::{check_placeholders, hosts_overlap, parse_endpoint, valid_id},
 };
 
 #[cfg(test)]
