@@ -51,7 +51,7 @@ fn config_that_is_a_device_is_refused() {
         err.contains("/dev/zero: cannot read runtime registry: it is a character device, not a regular file"),
         "{err}"
     );
-    assert!(err.contains("point `--config` or `ARW_CONFIG` at a regular file"), "{err}");
+    assert!(err.contains("replace it with a regular file, or name one with `--config` or `ARW_CONFIG`"), "{err}");
 }
 
 /// #11.7: a FIFO as `ARW_CONFIG` does not block the daemon while it holds
@@ -136,4 +136,16 @@ fn missing_cwd_is_refused_at_load() {
         gone.display()
     );
     assert!(err.contains(&want), "{err}");
+}
+
+/// #11.7: a FIFO at `~/.config/arw/runtimes.toml` is reported, not read
+/// (which would block) nor silently replaced by the embedded default.
+#[test]
+fn fifo_at_the_default_path_is_reported() {
+    let arw = Arw::new();
+    let default = arw.dir.path().join(".config/arw/runtimes.toml");
+    std::fs::create_dir_all(default.parent().unwrap()).unwrap();
+    mkfifo(&default);
+    let err = one_line_failure(&run_within(&arw, &["runtime", "status"], Duration::from_secs(20)));
+    assert!(err.contains(&format!("{}: cannot read runtime registry: it is a named pipe", default.display())), "{err}");
 }

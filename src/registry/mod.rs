@@ -162,10 +162,10 @@ pub enum RegistryError {
 fn read_hint(error: &ReadError) -> &'static str {
     match error {
         ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "create it, or fix the path given by `--config` or `ARW_CONFIG`"
+            "create it, or name another with `--config` or `ARW_CONFIG`"
         }
         ReadError::Io(_) => "check the file's permissions",
-        ReadError::NotRegular(_) => "point `--config` or `ARW_CONFIG` at a regular file",
+        ReadError::NotRegular(_) => "replace it with a regular file, or name one with `--config` or `ARW_CONFIG`",
         ReadError::TooLarge(_) => "a runtime manifest is a few KiB; check that the path names the right file",
         ReadError::NotUtf8(_) => "save the manifest as UTF-8",
     }
@@ -201,7 +201,9 @@ pub fn config_path(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) ->
     // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
     let xdg = var("XDG_CONFIG_HOME").filter(|p| p.is_absolute());
     let home = var("HOME").map(|h| h.join(".config"));
-    [xdg, home].into_iter().flatten().map(|d| d.join("arw/runtimes.toml")).find(|p| p.is_file())
+    // Anything there counts, so a FIFO or a directory in its place is
+    // reported rather than silently replaced by the default.
+    [xdg, home].into_iter().flatten().map(|d| d.join("arw/runtimes.toml")).find(|p| p.exists())
 }
 
 pub fn load(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Registry, RegistryError> {

@@ -396,7 +396,7 @@ fn load_refuses_what_is_not_a_regular_file() {
     let err = load_file(Path::new("/dev/zero")).unwrap_err().to_string();
     assert_eq!(
         err,
-        "/dev/zero: cannot read runtime registry: it is a character device, not a regular file; point `--config` or \
-         `ARW_CONFIG` at a regular file"
+        "/dev/zero: cannot read runtime registry: it is a character device, not a regular file; replace it with a \
+         regular file, or name one with `--config` or `ARW_CONFIG`"
     );
 }
