@@ -116,7 +116,9 @@ fn duplicate_fixed_ports_are_refused() {
     let line = manifest.lines().position(|l| l == "port = 18181").unwrap();
     let second = manifest.lines().skip(line + 1).position(|l| l == "port = 18181").unwrap() + line + 2;
     let path = arw.config_path().display().to_string();
-    assert!(err.contains(&format!("{path}:{second}:8: port 18181 of `second` is already taken by `first`")), "{err}");
+    let first = line + 1;
+    let want = format!("{path}:{second}:8: port 18181 of `second` is already taken by `first` at line {first}");
+    assert!(err.contains(&want), "{err}");
     assert!(err.contains("(key `runtime[1].port`)"), "{err}");
 }
 

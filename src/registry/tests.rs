@@ -339,12 +339,12 @@ fn duplicate_fixed_ports_are_rejected() {
     let (msg, ..) = invalid(&(runtime("a", "port = 8080") + &runtime("b", "port = 8080")));
     assert_eq!(
         msg,
-        "test.toml:10:8: port 8080 of `b` is already taken by `a` (line 5) (key `runtime[1].port`); give each \
+        "test.toml:10:8: port 8080 of `b` is already taken by `a` at line 5 (key `runtime[1].port`); give each \
          runtime its own port, or leave `port` out and pass \"{port}\" in args so arw picks a free one at each start"
     );
     let (msg, line, key) =
         invalid(&(runtime("a", "port = 8080") + &runtime("c", "endpoint = \"http://localhost:8080\"")));
-    assert!(msg.contains("port 8080 of `c` is already taken by `a` (line 5)"), "{msg}");
+    assert!(msg.contains("port 8080 of `c` is already taken by `a` at line 5"), "{msg}");
     assert_eq!((line, key.as_str()), (10, "runtime[1].endpoint"));
     // Different addresses, or ports picked at start, do not collide.
     assert!(parse(&(runtime("a", "port = 8080") + &runtime("b", "port = 8080\nhost = \"127.0.0.2\"")), "t").is_ok());

@@ -46,7 +46,7 @@ impl Doc<'_> {
                 if let Some(first) = runtimes.iter().find(taken) {
                     let line = line_col(self.text, port_offsets[&first.id]).0;
                     let (id, other) = (&spec.id, &first.id);
-                    let message = format!("port {port} of `{id}` is already taken by `{other}` (line {line})");
+                    let message = format!("port {port} of `{id}` is already taken by `{other}` at line {line}");
                     let hint = "give each runtime its own port, or leave `port` out and pass \"{port}\" in args \
                         so arw picks a free one at each start";
                     return Err(f.fail(key, message, hint));
