@@ -520,34 +520,26 @@ fn token_limit(req: &Value, keys: &[&str]) -> Option<usize> {
 
 /// Standard or URL-safe alphabet, padding optional, whitespace ignored.
 fn base64_decode(input: &str) -> Result<Vec<u8>, String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    let (mut acc, mut bits, mut symbols, mut padded) = (0u32, 0u32, 0usize, false);
-    for (i, c) in input.bytes().enumerate() {
-        let c = match c {
-            b'-' => b'+',
-            b'_' => b'/',
-            c => c,
-        };
-        match ALPHABET.iter().position(|&a| a == c) {
-            _ if c.is_ascii_whitespace() => {}
-            _ if c == b'=' => padded = true,
-            Some(_) if padded => return Err(format!("data after '=' padding at offset {i}")),
-            Some(v) => {
-                (acc, bits, symbols) = ((acc << 6) | v as u32, bits + 6, symbols + 1);
-                if bits >= 8 {
-                    bits -= 8;
-                    out.push((acc >> bits) as u8);
-                    acc &= (1 << bits) - 1;
-                }
-            }
-            None => return Err(format!("unexpected byte 0x{c:02x} at offset {i}")),
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    use base64::{alphabet, DecodeError, Engine};
+    const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
+    let compact: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let engine = if compact.iter().any(|b| b"-_".contains(b)) { &URL_SAFE } else { &STANDARD };
+    // Offsets in the crate's errors count only the non-whitespace bytes.
+    let at =
+        |i: usize| input.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).nth(i).map_or(i, |(o, _)| o);
+    engine.decode(&compact).map_err(|e| match e {
+        DecodeError::InvalidByte(i, b'=') => format!("data after '=' padding at offset {}", at(i)),
+        DecodeError::InvalidByte(i, c) | DecodeError::InvalidLastSymbol(i, c) => {
+            format!("unexpected byte 0x{c:02x} at offset {}", at(i))
         }
-    }
-    if symbols % 4 == 1 {
-        return Err("truncated input (one dangling character)".into());
-    }
-    Ok(out)
+        DecodeError::InvalidLength(_) => "truncated input (one dangling character)".into(),
+        DecodeError::InvalidPadding => "misplaced '=' padding".into(),
+    })
 }
 
 fn png_dimensions(data: &[u8]) -> Result<(u32, u32), String> {

@@ -264,3 +264,139 @@ fn helpers() {
     assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
     assert_eq!(syntax_key_path("[[r]]\n[[r]]\n[r.h]\nk = 1", 4), "r[1].h.k");
 }
+
+/// Exact messages for shapes the table above does not cover, recorded from
+/// the serde_spanned-based tracker before toml_edit's spans replaced it.
+#[rustfmt::skip]
+const EXACT: &[(&str, &str)] = &[
+    ("[[runtime]]\nid = \"a\"\n[[runtime]]\n[runtime.health]\nprobe=1\n",
+     "test.toml:1:1: missing required key `adapter` (key `runtime[0].adapter`); add adapter = \"llama.cpp\" (or stub, process, llava)"),
+    ("a = 1\na = 2\n",
+     "test.toml:2:1: TOML syntax error: duplicate key `a` in document root (key `a`); each key may appear only once per table"),
+    ("[daemon]\n[daemon]\n",
+     "test.toml:2:1: TOML syntax error: invalid table header, duplicate key `daemon` in document root (key `daemon`); each key may appear only once per table"),
+    ("[[runtime]]\nid=\"a\"\nadapter=\"stub\"\ncommand=\"x\"\nhealth = {}\n[runtime.health]\n",
+     "test.toml:6:1: TOML syntax error: invalid table header, duplicate key `health` in table `runtime` (key `runtime[0].health`); each key may appear only once per table"),
+    ("x = [1, \"a\"]\n",
+     "test.toml:1:1: unknown key `x` (key `x`); expected one of: daemon, runtime"),
+    ("x = \n",
+     "test.toml:1:5: TOML syntax error: invalid string, expected `\"`, `'` (key `x`); close every quote and bracket; see https://toml.io for the syntax"),
+    ("= 1\n",
+     "test.toml:1:1: TOML syntax error: invalid key (key `(top level)`); close every quote and bracket; see https://toml.io for the syntax"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nenv.A = 1\n",
+     "test.toml:5:9: expected a string, found an integer (key `runtime[0].env.A`); quote the value"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nrestart = { max_restarts = -1 }\n",
+     "test.toml:5:28: -1 is out of range (key `runtime[0].restart.max_restarts`); use a whole number; 0 disables automatic restarts"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\n[runtime.env]\nA = 1\n",
+     "test.toml:6:5: expected a string, found an integer (key `runtime[0].env.A`); quote the value"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\n[runtime.env]\n\"\" = \"1\"\n",
+     "test.toml:6:1: invalid variable name (key `runtime[0].env.`); names must be non-empty, without '=' or NUL"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nmodalities = [[\"text\"]]\n",
+     "test.toml:5:15: expected a string, found an array (key `runtime[0].modalities[0]`); expected one of: text, vision, audio"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nmodalities = [{a=1}]\n",
+     "test.toml:5:15: expected a string, found a table (key `runtime[0].modalities[0]`); expected one of: text, vision, audio"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nadapter = \"x\"\n",
+     "test.toml:5:1: TOML syntax error: duplicate key `adapter` in table `runtime` (key `runtime[0].adapter`); each key may appear only once per table"),
+    ("runtime = [{id = \"a\", adapter = \"stub\", command = 1}]\n",
+     "test.toml:1:51: expected a string, found an integer (key `runtime[0].command`); name the program to run, e.g. \"llama-server\""),
+    ("runtime = [{id = \"a\", adapter = \"stub\"}]\n",
+     "test.toml:1:12: missing required key `command` (key `runtime[0].command`); name the program to run, e.g. \"llama-server\""),
+    ("runtime = [1]\n",
+     "test.toml:1:12: expected a table, found an integer (key `runtime[0]`); declare each runtime in its own [[runtime]] section (double brackets)"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\n[runtime.restart]\n[[runtime.restart.x]]\n",
+     "test.toml:6:19: unknown key `x` (key `runtime[0].restart.x`); expected one of: max_restarts, window_secs, backoff_initial_ms, backoff_max_ms"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nhealth.timeout_ms = 5000\n",
+     "test.toml:5:21: timeout_ms (5000) exceeds interval_ms (2000) (key `runtime[0].health.timeout_ms`); probes must not overlap; keep timeout_ms <= interval_ms"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nhealth.x.y = 5000\n",
+     "test.toml:5:8: unknown key `x` (key `runtime[0].health.x`); expected one of: path, interval_ms, timeout_ms, failure_threshold"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nrestart.backoff_initial_ms = 99999999\n",
+     "test.toml:5:30: backoff_max_ms (30000) is below backoff_initial_ms (99999999) (key `runtime[0].restart.backoff_initial_ms`); keep backoff_max_ms >= backoff_initial_ms"),
+    ("[[runtime]]\n  id = \"é\"\nadapter = \"stub\"\ncommand = \"x\"\n",
+     "test.toml:2:8: invalid id `é` (key `runtime[0].id`); use a-z, 0-9, '.', '_', '-', starting with a letter or digit, ≤ 64 chars"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nt = 07:32:00\n",
+     "test.toml:5:1: unknown key `t` (key `runtime[0].t`); expected one of: id, name, adapter, command, args, env, cwd, host, port, endpoint, accelerator, modalities, auto_start, startup_timeout_ms, health, restart"),
+    ("x = 1979-05-27T07:32:00Z\n",
+     "test.toml:1:1: unknown key `x` (key `x`); expected one of: daemon, runtime"),
+    ("[[runtime]]\nid = \"a\"\nadapter = \"stub\"\ncommand = \"x\"\nstartup_timeout_ms = 9223372036854775808\n",
+     "test.toml:5:22: TOML syntax error: number too large to fit in target type (key `runtime[0].startup_timeout_ms`); close every quote and bracket; see https://toml.io for the syntax"),
+    ("[daemon]\nidle_timeout_secs = inf\n",
+     "test.toml:2:21: expected an integer, found a float (key `daemon.idle_timeout_secs`); use whole seconds; 0 keeps the daemon alive forever"),
+];
+
+#[test]
+fn spans_from_toml_edit_match_the_old_tracker() {
+    for (input, want) in EXACT {
+        assert_eq!(parse(input, "test.toml").map(|_| ()).map_err(|e| e.to_string()), Err(want.to_string()));
+    }
+}
+
+/// #11.17: two runtimes on one fixed address fail at load, naming both.
+#[test]
+fn duplicate_fixed_ports_are_rejected() {
+    let runtime = |id: &str, address: &str| {
+        format!("[[runtime]]\nid = \"{id}\"\nadapter = \"stub\"\ncommand = \"x\"\n{address}\n")
+    };
+    let (msg, ..) = invalid(&(runtime("a", "port = 8080") + &runtime("b", "port = 8080")));
+    assert_eq!(
+        msg,
+        "test.toml:10:8: port 8080 of `b` is already taken by `a` at line 5 (key `runtime[1].port`); give each \
+         runtime its own port, or leave `port` out and pass \"{port}\" in args so arw picks a free one at each start"
+    );
+    let (msg, line, key) =
+        invalid(&(runtime("a", "port = 8080") + &runtime("c", "endpoint = \"http://localhost:8080\"")));
+    assert!(msg.contains("port 8080 of `c` is already taken by `a` at line 5"), "{msg}");
+    assert_eq!((line, key.as_str()), (10, "runtime[1].endpoint"));
+    // Different addresses, or ports picked at start, do not collide.
+    assert!(parse(&(runtime("a", "port = 8080") + &runtime("b", "port = 8080\nhost = \"127.0.0.2\"")), "t").is_ok());
+    assert!(parse(&(runtime("a", "port = 8080") + &runtime("b", "port = 8081") + &runtime("c", "")), "t").is_ok());
+}
+
+#[test]
+fn hosts_overlap_like_sockets_do() {
+    for (a, b) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1"),
+        ("::", "127.0.0.1"),
+        ("localhost", "::1"),
+        ("LocalHost", "127.0.0.1"),
+        ("box", "box"),
+        ("::1", "::"),
+    ] {
+        assert!(hosts_overlap(a, b) && hosts_overlap(b, a), "{a} {b}");
+    }
+    for (a, b) in [("127.0.0.1", "127.0.0.2"), ("0.0.0.0", "::1"), ("localhost", "10.0.0.1"), ("a", "b")] {
+        assert!(!hosts_overlap(a, b) && !hosts_overlap(b, a), "{a} {b}");
+    }
+}
+
+/// #11.19: a `cwd` that is missing or not a directory fails at load with its
+/// position; text-only `parse` does not touch the filesystem.
+#[test]
+fn load_checks_cwd_is_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.toml");
+    let missing = dir.path().join("gone");
+    std::fs::write(&file, format!("{}cwd = {:?}\n", base!(), missing.display().to_string())).unwrap();
+    let err = load_file(&file).unwrap_err().to_string();
+    let want = format!(
+        "{}:5:7: `cwd` `{}` does not exist (key `runtime[0].cwd`); create the directory, or point `cwd` at an existing one",
+        file.display(),
+        missing.display()
+    );
+    assert_eq!(err, want);
+    std::fs::write(&file, format!("{}cwd = {:?}\n", base!(), file.display().to_string())).unwrap();
+    assert!(load_file(&file).unwrap_err().to_string().contains("is not a directory (key `runtime[0].cwd`)"));
+    std::fs::write(&file, format!("{}cwd = {:?}\n", base!(), dir.path().display().to_string())).unwrap();
+    assert_eq!(load_file(&file).unwrap().runtimes[0].cwd.as_deref(), Some(dir.path()));
+    assert!(parse(&format!("{}cwd = \"/no/such/dir\"\n", base!()), "t").is_ok());
+}
+
+#[test]
+fn load_refuses_what_is_not_a_regular_file() {
+    let err = load_file(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "/dev/zero: cannot read runtime registry: it is a character device, not a regular file; replace it with a \
+         regular file, or name one with `--config` or `ARW_CONFIG`"
+    );
+}

@@ -437,10 +437,10 @@ impl Run<'_> {
     }
 
     async fn describe(&mut self) -> Result<(), Halt> {
-        use base64_engine::encode;
+        use base64::{engine::general_purpose::STANDARD, Engine};
         let t = Instant::now();
         let id = self.report.runtime_id.clone().unwrap_or_default();
-        let body = json!({"image": encode(TINY_PNG), "prompt": "Describe this image."});
+        let body = json!({"image": STANDARD.encode(TINY_PNG), "prompt": "Describe this image."});
         match self.host.runtimes.post_json(&id, "/describe", &body).await {
             Ok((200, v)) if v["width"] == 4 && v["height"] == 3 => {
                 let text = v["description"].as_str().unwrap_or_default().to_string();
@@ -655,36 +655,4 @@ pub fn peak_rss(pid: u32) -> Option<u64> {
     let kb: u64 =
         status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kb * 1024)
-}
-
-/// Standard base64 for the image probe (the stub decodes it).
-mod base64_engine {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        /// RFC 4648 test vectors.
-        #[test]
-        fn vectors() {
-            for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-                assert_eq!(super::encode(input.as_bytes()), want);
-            }
-        }
-    }
 }

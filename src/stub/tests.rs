@@ -14,6 +14,11 @@ fn base64_decodes_and_rejects_garbage() {
     assert!(base64_decode("aGV*").unwrap_err().contains("offset 3"));
     assert!(base64_decode("aGVsb").is_err());
     assert!(base64_decode("aG==aa").is_err());
+    // Offsets count the whitespace the decoder skips, so they point into what was sent.
+    assert_eq!(base64_decode("aG Vs\n*").unwrap_err(), "unexpected byte 0x2a at offset 6");
+    assert_eq!(base64_decode("aG==aa").unwrap_err(), "data after '=' padding at offset 2");
+    assert_eq!(base64_decode("aGVsb").unwrap_err(), "truncated input (one dangling character)");
+    assert_eq!(base64_decode("aGVsbA").unwrap(), b"hel\x6c");
 }
 
 #[test]
@@ -171,6 +176,8 @@ async fn serves_llama_server_api() {
     assert_eq!((&seen["width"], &seen["height"]), (&json!(2), &json!(3)));
     assert_eq!(stub.post("/describe", json!({ "image": GIF_B64 })).await.0, 400);
     assert_eq!(stub.post("/describe", json!({"image": "!!"})).await.0, 400);
+    let (_, garbage) = stub.post("/describe", json!({"image": "data:image/png;base64,aGV*"})).await;
+    assert_eq!(garbage["error"]["message"], "\"image\" is not valid base64: unexpected byte 0x2a at offset 3");
 
     let (status, missing) = stub.call("/nope", None).await;
     assert_eq!(status, 404);
