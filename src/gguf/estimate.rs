@@ -1,8 +1,6 @@
 //! The memory estimate. Every constant the lead may calibrate against
 //! measured peak RSS of llama-server is here.
 
-use serde::{Deserialize, Serialize};
-
 use super::types::GgufInfo;
 
 pub(super) const MIB: u64 = 1024 * 1024;
@@ -47,18 +45,7 @@ pub const BASE_OVERHEAD_BYTES: u64 = 15 * MIB;
 /// SmolLM2-135M (49152 tokens), whose RSS exceeds the other terms by 12-17 MiB.
 pub const VOCAB_BYTES_PER_TOKEN: u64 = 300;
 
-/// An estimate of llama-server's peak resident memory, broken down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemoryEstimate {
-    /// Context size the estimate is for, as llama.cpp will allocate it: the
-    /// requested size rounded up to a multiple of [`N_CTX_PAD`].
-    pub n_ctx: u32,
-    pub weights_bytes: u64,
-    pub kv_cache_bytes: u64,
-    pub compute_bytes: u64,
-    pub overhead_bytes: u64,
-    pub total_bytes: u64,
-}
+pub use crate::protocol::smoke::MemoryEstimate;
 
 /// Estimates the peak RSS of llama-server running `info`'s model on CPU with
 /// a context of `n_ctx` tokens (0 means the training context, as in

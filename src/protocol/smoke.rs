@@ -81,7 +81,7 @@ pub struct GuardReport {
     pub usable_bytes: u64,
     pub shortfall_bytes: u64,
     /// KV-aware estimate from the GGUF header, when readable.
-    pub estimate: Option<crate::gguf::MemoryEstimate>,
+    pub estimate: Option<MemoryEstimate>,
     pub decision: GuardDecision,
 }
 
@@ -184,4 +184,17 @@ impl GuardDecision {
             GuardDecision::Abort => "abort",
         }
     }
+}
+
+/// An estimate of llama-server's peak resident memory, broken down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryEstimate {
+    /// Context size the estimate is for, as llama.cpp will allocate it: the
+    /// requested size rounded up to a multiple of 256 (`gguf::N_CTX_PAD`).
+    pub n_ctx: u32,
+    pub weights_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub compute_bytes: u64,
+    pub overhead_bytes: u64,
+    pub total_bytes: u64,
 }

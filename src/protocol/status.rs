@@ -2,8 +2,31 @@
 //! runtime, its state, last exit and restart budget) beside the matrix, and
 //! what a restore reports.
 
-use crate::registry::{Accelerator, Adapter, Modality};
 use serde::{Deserialize, Serialize};
+
+/// Closed sets of manifest keywords; each variant serializes as its keyword.
+macro_rules! keywords {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
+keywords!(Adapter { LlamaCpp = "llama.cpp", Stub = "stub", Process = "process", Llava = "llava" });
+keywords!(Accelerator { Cpu = "cpu", Gpu = "gpu", Npu = "npu" });
+keywords!(Modality { Text = "text", Vision = "vision", Audio = "audio" });
 
 /// Status payload; `matrix` is the SPEC §3 document.
 #[derive(Debug, Clone, Serialize, Deserialize)]

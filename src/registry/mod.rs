@@ -18,7 +18,7 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use read::{read_config_file, ReadError, CONFIG_CAP_BYTES};
 use table::Doc;
@@ -62,43 +62,27 @@ pub struct RuntimeSpec {
     pub restart: RestartPolicy,
 }
 
-/// Closed sets of manifest keywords; each variant serializes as its keyword.
-/// `Deserialize` is for protocol payloads that embed them, not for manifests.
-macro_rules! keywords {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
-        }
+pub use crate::protocol::status::{Accelerator, Adapter, Modality};
 
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl Keyword for $name {
-            const ALL: &'static [Self] = $name::ALL;
-            fn as_str(self) -> &'static str {
-                self.as_str()
-            }
-        }
-    };
-}
-
-/// Lets one parser serve every keyword enum.
+/// Lets one parser serve every keyword enum (the enums are wire vocabulary,
+/// so they live in `protocol`; the manifest reads them by keyword).
 trait Keyword: Copy + 'static {
     const ALL: &'static [Self];
     fn as_str(self) -> &'static str;
 }
 
-keywords!(Adapter { LlamaCpp = "llama.cpp", Stub = "stub", Process = "process", Llava = "llava" });
-keywords!(Accelerator { Cpu = "cpu", Gpu = "gpu", Npu = "npu" });
-keywords!(Modality { Text = "text", Vision = "vision", Audio = "audio" });
+macro_rules! keyword {
+    ($($name:ident),+) => {$(
+        impl Keyword for $name {
+            const ALL: &'static [Self] = $name::ALL;
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+    )+};
+}
+
+keyword!(Adapter, Accelerator, Modality);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthSpec {

@@ -1,4 +1,5 @@
 use super::*;
+use serde::Deserialize;
 
 /// A minimal valid runtime on lines 1-4, so appended lines start at 5.
 macro_rules! base {
