@@ -4,7 +4,7 @@ use super::Ctx;
 use crate::client;
 use crate::error::{ArwError, Exit};
 use crate::protocol::{Request, Response};
-use crate::render;
+use crate::render::{self, out, sanitize};
 use anyhow::{bail, Context, Result};
 
 pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
@@ -12,7 +12,7 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
         if json {
             render::print_json(&serde_json::json!({"running": false, "socket": ctx.paths.socket()}))?;
         } else {
-            println!("arw daemon is not running (socket `{}`)", ctx.paths.socket().display());
+            out::println(&format!("arw daemon is not running (socket `{}`)", ctx.paths.socket().display()))?;
         }
         return Ok(Exit::DaemonUnreachable);
     };
@@ -23,12 +23,12 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
                 "protocol": welcome.protocol, "matches_this_build": false,
             }))?;
         } else {
-            println!(
+            out::println(&format!(
                 "arw daemon {} is running a different build ({}; this is {}); `arw daemon restart` replaces it",
                 welcome.pid,
-                welcome.build_id,
+                sanitize::line(&welcome.build_id),
                 crate::protocol::BUILD_ID
-            );
+            ))?;
         }
         return Ok(Exit::Ok);
     }
@@ -39,57 +39,93 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
     if json {
         render::print_json(&info)?;
     } else {
-        println!(
-            "arw daemon {} running for {} (build {}, protocol {})\n  home     {}\n  socket   {}\n  registry {} ({} runtimes)\n  clients  {} · idle exit after {}s",
+        // The daemon's idle timer treats 0 as "never".
+        let idle = match info.idle_timeout_secs {
+            0 => "never exits when idle".to_string(),
+            secs => format!("idle exit after {secs}s"),
+        };
+        out::println(&format!(
+            "arw daemon {} running for {} (build {}, protocol {})\n  home     {}\n  socket   {}\n  registry {} ({} runtimes)\n  clients  {} · {idle}",
             info.pid,
             crate::time::short(info.uptime_secs as u64),
-            info.build_id,
+            sanitize::line(&info.build_id),
             info.protocol,
-            info.home,
-            info.socket,
-            info.registry_origin,
+            sanitize::line(&info.home),
+            sanitize::line(&info.socket),
+            sanitize::line(&info.registry_origin),
             info.runtimes,
             info.clients,
-            info.idle_timeout_secs
-        );
+        ))?;
     }
     Ok(Exit::Ok)
 }
 
-pub fn stop(ctx: &Ctx) -> Result<Exit> {
+/// What `stop` found.
+enum Stopped {
+    NotRunning,
+    /// This command stopped the daemon with this pid.
+    Stopped(u32),
+    /// The daemon with this pid was already on its way out (another `stop`
+    /// or `restart`, an idle exit); this command waited for it.
+    AlreadyStopping(u32),
+}
+
+/// Stops whatever daemon runs for this `ARW_HOME` and waits until it is
+/// gone. A daemon that vanishes between the probe and the shutdown request
+/// is someone else's stop racing this one: wait for it, it is not an error.
+fn stop_daemon(ctx: &Ctx) -> Result<Stopped> {
     match client::probe_daemon(&ctx.paths)? {
-        None => {
-            println!("arw daemon is not running");
-            Ok(Exit::Ok)
-        }
+        None => Ok(Stopped::NotRunning),
         Some((welcome, true)) => {
-            let mut c = client::connect_existing(&ctx.paths)?.context("the daemon went away")?;
-            c.request(Request::Shutdown)?;
+            let asked = match client::connect_existing(&ctx.paths) {
+                Ok(Some(mut c)) => c.request(Request::Shutdown).is_ok(),
+                Ok(None) | Err(_) => false,
+            };
             client::wait_for_daemon_exit(&ctx.paths)?;
-            println!("arw daemon {} stopped", welcome.pid);
-            Ok(Exit::Ok)
+            Ok(if asked { Stopped::Stopped(welcome.pid) } else { Stopped::AlreadyStopping(welcome.pid) })
         }
         Some((welcome, false)) => {
             client::stop_pid_and_wait(&ctx.paths, welcome.pid)?;
-            println!("arw daemon {} (build {}) stopped", welcome.pid, welcome.build_id);
-            Ok(Exit::Ok)
+            Ok(Stopped::Stopped(welcome.pid))
         }
     }
+}
+
+pub fn stop(ctx: &Ctx) -> Result<Exit> {
+    let line = match stop_daemon(ctx)? {
+        Stopped::NotRunning => "arw daemon is not running".to_string(),
+        Stopped::Stopped(pid) => format!("arw daemon {pid} stopped"),
+        Stopped::AlreadyStopping(pid) => format!("arw daemon {pid} was already stopping; it is gone now"),
+    };
+    out::println(&line)?;
+    Ok(Exit::Ok)
 }
 
 pub fn restart(ctx: &Ctx) -> Result<Exit> {
     // Check the manifest the new daemon will load before stopping a working one.
     crate::registry::load(None, |k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("not restarting: {e}; the running daemon keeps its registry"))?;
-    stop(ctx)?;
+    let stopped = stop_daemon(ctx)?;
     let client = ctx.connect()?;
-    println!("arw daemon {} started", client.welcome.pid);
+    let pid = client.welcome.pid;
+    let line = match stopped {
+        Stopped::NotRunning => format!("arw daemon was not running; started {pid}"),
+        Stopped::Stopped(old) => format!("arw daemon {old} stopped\narw daemon {pid} started"),
+        // Another restart got there first; its daemon (or ours) is the new one.
+        Stopped::AlreadyStopping(old) => {
+            format!("arw daemon {old} was already being replaced; arw daemon {pid} is running")
+        }
+    };
+    out::println(&line)?;
     Ok(Exit::Ok)
 }
 
 pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
     let mut client = ctx.connect()?;
-    let Response::Reloaded(report) = client.request(Request::Reload)? else { bail!("unexpected reply to `reload`") };
+    let pid = client.welcome.pid;
+    let Response::Reloaded(report) = client.request(Request::Reload).map_err(|e| ctx.went_away(e, pid))? else {
+        bail!("unexpected reply to `reload`")
+    };
     if json {
         render::print_json(&report)?;
     } else {
@@ -97,16 +133,16 @@ pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
             if v.is_empty() {
                 "none".to_string()
             } else {
-                v.join(", ")
+                v.iter().map(|id| sanitize::cell(id)).collect::<Vec<_>>().join(", ")
             }
         };
-        println!(
+        out::println(&format!(
             "reloaded {}\n  added   {}\n  removed {}\n  changed {}",
-            report.origin,
+            sanitize::line(&report.origin),
             list(&report.added),
             list(&report.removed),
             list(&report.changed)
-        );
+        ))?;
     }
     Ok(Exit::Ok)
 }
