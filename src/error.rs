@@ -161,8 +161,9 @@ pub fn report(err: &anyhow::Error, json: bool) -> Exit {
     }
     let exit = exit_code_of(err);
     if json && !crate::render::out::document_printed() {
+        // One line, so it also ends a `--watch --json` stream of JSON lines.
         // Best effort: stdout may be what failed.
-        let _ = crate::render::out::print_json(&document(err));
+        let _ = crate::render::out::println(&document(err).to_string());
     }
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "arw: error: {}", crate::render::sanitize::message(&err.to_string()));
@@ -192,7 +193,7 @@ pub fn usage(err: clap::Error) -> Exit {
         let message = first.strip_prefix("error: ").unwrap_or(first);
         let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
         let hint = (!rest.is_empty()).then(|| rest.join("; "));
-        let _ = crate::render::out::print_json(&error_document("usage", message, hint, Exit::Usage));
+        let _ = crate::render::out::println(&error_document("usage", message, hint, Exit::Usage).to_string());
     }
     let _ = err.print();
     Exit::Usage
