@@ -158,8 +158,10 @@ pub fn status_text(report: &StatusReport, color: bool) -> String {
         table.add_row(row);
     }
     // A URL broken over two lines cannot be copied: the endpoint (and the
-    // pid) keep their full width and the other columns wrap around them.
-    for name in ["endpoint", "pid"] {
+    // pid) keep their full width and the other columns wrap around them,
+    // unless that would leave the others a character or two.
+    let roomy = table.width().is_none_or(|w| w >= 72);
+    for name in ["endpoint", "pid"].into_iter().filter(|_| roomy) {
         if let Some(i) = header.iter().position(|h| *h == name) {
             if let Some(column) = table.column_mut(i) {
                 column.set_constraint(ColumnConstraint::ContentWidth);

@@ -105,6 +105,18 @@ pub fn restart(ctx: &Ctx) -> Result<Exit> {
     // Check the manifest the new daemon will load before stopping a working one.
     crate::registry::load(None, |k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("not restarting: {e}; the running daemon keeps its registry"))?;
+    // Restarts take turns: one arriving while another is between its stop
+    // and its start would otherwise find no daemon and say so, though one is
+    // on its way. Its own lock file: the spawn lock is taken inside connect.
+    ctx.paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", ctx.paths.home.display()))?;
+    let lock = std::fs::File::create(ctx.paths.run_dir().join("restart.lock")).context("cannot create the restart lock")?;
+    let wait = 2 * client::DRAIN_WAIT;
+    let _turn = client::lock_with_deadline(lock, wait).map_err(|_| {
+        anyhow::anyhow!(
+            "another `arw daemon restart` has been running for {}s; see `arw daemon logs`, then try again",
+            wait.as_secs()
+        )
+    })?;
     let stopped = stop_daemon(ctx)?;
     let client = ctx.connect()?;
     let pid = client.welcome.pid;
