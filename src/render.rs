@@ -184,6 +184,10 @@ pub fn restore_text(report: &RestoreReport) -> String {
     format!(
         "{}\nrestart budget: {} of {} left ({} automatic, {} manual in the last {}s){reset}\n",
         sanitize::message(&report.message),
-        b.remaining, b.max_restarts, b.automatic, b.manual, b.window_secs
+        b.remaining,
+        b.max_restarts,
+        b.automatic,
+        b.manual,
+        b.window_secs
     )
 }

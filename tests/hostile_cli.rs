@@ -39,7 +39,10 @@ fn restore_unknown_id_prints_error_document() {
     let arw = Arw::new();
     let doc = error_doc(&arw.run(&["runtime", "restore", "--id", "nope", "--json"]), 2, "unknown_runtime");
     assert!(doc["error"]["message"].as_str().unwrap().contains("`nope`"), "{doc:#}");
-    assert!(doc["error"]["hint"].as_str().is_some_and(|h| h.contains("llama")), "the hint names the known ids: {doc:#}");
+    assert!(
+        doc["error"]["hint"].as_str().is_some_and(|h| h.contains("llama")),
+        "the hint names the known ids: {doc:#}"
+    );
 }
 
 /// #11.14: `chat --runtime nope --json` prints an `unknown_runtime` error document.
@@ -80,7 +83,14 @@ fn home_not_a_directory_prints_error_document() {
 #[test]
 fn bad_config_prints_error_document() {
     let arw = Arw::with_config("[[runtime]\nid = ");
-    let doc = error_doc(&arw.run(&["runtime", "status", "--json"]), 1, "failure");
+    let out = arw.run(&["runtime", "status", "--json"]);
+    // A daemon that cannot start is exit 1 today (#11.19 asks for 3, and
+    // the kind may follow): pin the document's shape, not those.
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 1 || code == 3, "{out:?}");
+    let kind =
+        serde_json::from_slice::<Value>(&out.stdout).ok().and_then(|d| d["error"]["kind"].as_str().map(str::to_string));
+    let doc = error_doc(&out, code, kind.as_deref().unwrap_or("missing"));
     assert!(doc["error"]["message"].as_str().unwrap().contains("runtimes.toml"), "{doc:#}");
 }
 
@@ -184,8 +194,12 @@ fn watch_exits_3_when_daemon_dies() {
     let arw = Arw::with_config(&stub_runtime("stub", &[], "auto_start = false"));
     arw.status();
     let pid = arw.daemon_pid().expect("daemon pid");
-    let mut child =
-        arw.cmd(&["runtime", "status", "--watch", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = arw
+        .cmd(&["runtime", "status", "--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(state(&first, "stub"), "offline");
@@ -229,7 +243,15 @@ fn concurrent_restarts_all_succeed() {
 fn full_stdout_is_a_clean_error() {
     let arw = Arw::new();
     arw.status();
-    for args in [&["runtime", "status"][..], &["runtime", "status", "--json"], &["completions", "bash"], &["man"]] {
+    let args: [&[&str]; 6] = [
+        &["runtime", "status"],
+        &["runtime", "status", "--json"],
+        &["completions", "bash"],
+        &["man"],
+        &["daemon", "logs"],
+        &["runtime", "weights", "list"],
+    ];
+    for args in args {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
         let out = arw.cmd(args).stdout(full).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -244,7 +266,14 @@ fn full_stdout_is_a_clean_error() {
 fn closed_stdout_exits_0_quietly() {
     let arw = Arw::with_config(&stub_runtime("stub", &[], "auto_start = false"));
     arw.status();
-    for args in [&["runtime", "status"][..], &["runtime", "status", "--json"], &["daemon", "status"]] {
+    let args: [&[&str]; 5] = [
+        &["runtime", "status"],
+        &["runtime", "status", "--json"],
+        &["daemon", "status"],
+        &["daemon", "logs"],
+        &["runtime", "weights", "list"],
+    ];
+    for args in args {
         let mut child = arw.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         // The only read end goes away before arw writes anything.
         drop(child.stdout.take());
@@ -417,7 +446,11 @@ fn table_fits_the_terminal_and_keeps_urls_whole() {
         assert!(!table.is_empty(), "{text}");
         for line in &table {
             let plain = strip_sgr(line);
-            assert!(plain.chars().count() <= width, "{cols} columns, line of {}: {plain}\n{text}", plain.chars().count());
+            assert!(
+                plain.chars().count() <= width,
+                "{cols} columns, line of {}: {plain}\n{text}",
+                plain.chars().count()
+            );
         }
         assert!(table.iter().any(|l| l.contains(&endpoint)), "{cols} columns: `{endpoint}` broken:\n{text}");
         assert!(table.iter().any(|l| strip_sgr(l).matches('┆').count() >= 4), "columns wider than 1 char:\n{text}");

@@ -32,8 +32,10 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    let mut client = client::connect_existing(&ctx.paths)?.context("the daemon went away")?;
-    let Response::DaemonInfo(info) = client.request(Request::DaemonInfo)? else {
+    let went_away = || ArwError::DaemonWentAway { pid: welcome.pid, home: ctx.paths.home.clone() };
+    let mut client = client::connect_existing(&ctx.paths)?.ok_or_else(went_away)?;
+    let Response::DaemonInfo(info) = client.request(Request::DaemonInfo).map_err(|e| ctx.went_away(e, welcome.pid))?
+    else {
         bail!("unexpected reply to `daemon status`")
     };
     if json {
@@ -61,7 +63,7 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
 }
 
 /// What `stop` found.
-enum Stopped {
+enum StopOutcome {
     NotRunning,
     /// This command stopped the daemon with this pid.
     Stopped(u32),
@@ -73,29 +75,29 @@ enum Stopped {
 /// Stops whatever daemon runs for this `ARW_HOME` and waits until it is
 /// gone. A daemon that vanishes between the probe and the shutdown request
 /// is someone else's stop racing this one: wait for it, it is not an error.
-fn stop_daemon(ctx: &Ctx) -> Result<Stopped> {
+fn stop_daemon(ctx: &Ctx) -> Result<StopOutcome> {
     match client::probe_daemon(&ctx.paths)? {
-        None => Ok(Stopped::NotRunning),
+        None => Ok(StopOutcome::NotRunning),
         Some((welcome, true)) => {
             let asked = match client::connect_existing(&ctx.paths) {
                 Ok(Some(mut c)) => c.request(Request::Shutdown).is_ok(),
                 Ok(None) | Err(_) => false,
             };
             client::wait_for_daemon_exit(&ctx.paths)?;
-            Ok(if asked { Stopped::Stopped(welcome.pid) } else { Stopped::AlreadyStopping(welcome.pid) })
+            Ok(if asked { StopOutcome::Stopped(welcome.pid) } else { StopOutcome::AlreadyStopping(welcome.pid) })
         }
         Some((welcome, false)) => {
             client::stop_pid_and_wait(&ctx.paths, welcome.pid)?;
-            Ok(Stopped::Stopped(welcome.pid))
+            Ok(StopOutcome::Stopped(welcome.pid))
         }
     }
 }
 
 pub fn stop(ctx: &Ctx) -> Result<Exit> {
     let line = match stop_daemon(ctx)? {
-        Stopped::NotRunning => "arw daemon is not running".to_string(),
-        Stopped::Stopped(pid) => format!("arw daemon {pid} stopped"),
-        Stopped::AlreadyStopping(pid) => format!("arw daemon {pid} was already stopping; it is gone now"),
+        StopOutcome::NotRunning => "arw daemon is not running".to_string(),
+        StopOutcome::Stopped(pid) => format!("arw daemon {pid} stopped"),
+        StopOutcome::AlreadyStopping(pid) => format!("arw daemon {pid} was already stopping; it is gone now"),
     };
     out::println(&line)?;
     Ok(Exit::Ok)
@@ -109,7 +111,8 @@ pub fn restart(ctx: &Ctx) -> Result<Exit> {
     // and its start would otherwise find no daemon and say so, though one is
     // on its way. Its own lock file: the spawn lock is taken inside connect.
     ctx.paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", ctx.paths.home.display()))?;
-    let lock = std::fs::File::create(ctx.paths.run_dir().join("restart.lock")).context("cannot create the restart lock")?;
+    let lock =
+        std::fs::File::create(ctx.paths.run_dir().join("restart.lock")).context("cannot create the restart lock")?;
     let wait = 2 * client::DRAIN_WAIT;
     let _turn = client::lock_with_deadline(lock, wait).map_err(|_| {
         anyhow::anyhow!(
@@ -121,10 +124,10 @@ pub fn restart(ctx: &Ctx) -> Result<Exit> {
     let client = ctx.connect()?;
     let pid = client.welcome.pid;
     let line = match stopped {
-        Stopped::NotRunning => format!("arw daemon was not running; started {pid}"),
-        Stopped::Stopped(old) => format!("arw daemon {old} stopped\narw daemon {pid} started"),
+        StopOutcome::NotRunning => format!("arw daemon was not running; started {pid}"),
+        StopOutcome::Stopped(old) => format!("arw daemon {old} stopped\narw daemon {pid} started"),
         // Another restart got there first; its daemon (or ours) is the new one.
-        Stopped::AlreadyStopping(old) => {
+        StopOutcome::AlreadyStopping(old) => {
             format!("arw daemon {old} was already being replaced; arw daemon {pid} is running")
         }
     };
@@ -181,7 +184,7 @@ pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
     };
     let all: Vec<&str> = text.lines().collect();
     for line in &all[all.len().saturating_sub(lines)..] {
-        println!("{line}");
+        out::println(line)?;
     }
     Ok(Exit::Ok)
 }

@@ -92,7 +92,12 @@ fn summary(report: &SmokeReport) -> String {
     let mut table = render::new_table(render::use_color());
     table.set_header(["stage", "outcome", "ms", "detail"]);
     for s in &report.stages {
-        table.add_row(vec![sanitize::cell(&s.name), sanitize::cell(&s.outcome), s.ms.to_string(), sanitize::cell(&s.detail)]);
+        table.add_row(vec![
+            sanitize::cell(&s.name),
+            sanitize::cell(&s.outcome),
+            s.ms.to_string(),
+            sanitize::cell(&s.detail),
+        ]);
     }
     let mut out = format!("{table}\n");
     if let Some(lines) = &report.checklist {

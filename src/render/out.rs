@@ -17,7 +17,10 @@ pub fn print(text: &str) -> Result<(), ArwError> {
 /// Writes `text` and a newline.
 pub fn println(text: &str) -> Result<(), ArwError> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush()).map_err(ArwError::Stdout)
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(ArwError::Stdout)
 }
 
 /// Prints one JSON document on stdout.
