@@ -183,8 +183,10 @@ fn json_in_args() -> bool {
 /// clap delivers the same way) and returns the exit code: 2 for errors.
 pub fn usage(err: clap::Error) -> Exit {
     if !err.use_stderr() {
-        let _ = err.print();
-        return Exit::Ok;
+        return match err.print() {
+            Ok(()) => Exit::Ok,
+            Err(e) => report(&ArwError::Stdout(e).into(), false),
+        };
     }
     if json_in_args() {
         let rendered = err.render().to_string();

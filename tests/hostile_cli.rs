@@ -243,7 +243,8 @@ fn concurrent_restarts_all_succeed() {
 fn full_stdout_is_a_clean_error() {
     let arw = Arw::new();
     arw.status();
-    let args: [&[&str]; 6] = [
+    let args: [&[&str]; 7] = [
+        &["--help"],
         &["runtime", "status"],
         &["runtime", "status", "--json"],
         &["completions", "bash"],
@@ -486,4 +487,25 @@ fn idle_timeout_zero_reads_never() {
     let text = arw.ok(&["daemon", "status"]);
     assert!(text.contains("never exits when idle"), "{text}");
     assert!(!text.contains("after 0s"), "{text}");
+}
+
+/// #11.19 (text side): a newline or escape sequence in `ARW_NODE_ID` stays
+/// inside the badge line, escaped; `--json` keeps the id exact.
+#[test]
+fn hostile_node_id_keeps_the_badge_on_one_line() {
+    let arw = Arw::new().env("ARW_NODE_ID", "evil\nnode\x1b[2J");
+    let out = arw.run(&["runtime", "status"]);
+    if !out.status.success() {
+        // Refusing such an id outright is as good, if it says so.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("ARW_NODE_ID") && !has_raw_controls(&stderr), "{stderr:?}");
+        return;
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    let badge = text.lines().next().unwrap();
+    assert!(badge.starts_with(r"node evil\nnode\u{1b}[2J · "), "{text}");
+    assert!(!has_raw_controls(&text), "{text:?}");
+    let doc = arw.status();
+    let items = doc["matrix"]["items"].as_object().unwrap();
+    assert!(items.keys().any(|k| k == "evil\nnode\x1b[2J"), "{doc:#}");
 }
