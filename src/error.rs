@@ -52,6 +52,9 @@ pub enum ArwError {
     #[error("ARW_HOME `{home}` is not a directory; point `ARW_HOME` at a directory arw may use")]
     HomeNotADirectory { home: PathBuf },
 
+    #[error("the arw daemon went away (ARW_HOME=`{home}`); see `arw daemon logs`, then run the command again")]
+    DaemonGone { home: PathBuf },
+
     #[error(
         "the running daemon is a different build (daemon {daemon_build}, protocol {daemon_protocol}; \
          this client {client_build}, protocol {client_protocol}) and `--no-restart-daemon` was given; \
@@ -61,12 +64,6 @@ pub enum ArwError {
 
     #[error("{message}")]
     BudgetExhausted { message: String },
-
-    #[error(
-        "the arw daemon (pid {pid}) went away during the request; see `arw daemon logs` \
-         (ARW_HOME=`{home}`), then run the command again (a new daemon starts on demand)"
-    )]
-    DaemonWentAway { pid: u32, home: PathBuf },
 
     /// A closed pipe is not reported (see [`report`]); anything else is.
     #[error("cannot write to stdout: {0}; check where the output is redirected")]
@@ -85,8 +82,8 @@ impl ArwError {
             | ArwError::DaemonUnreachable { .. }
             | ArwError::SocketPathTooLong { .. }
             | ArwError::HomeNotADirectory { .. }
-            | ArwError::BuildMismatch { .. }
-            | ArwError::DaemonWentAway { .. } => Exit::DaemonUnreachable,
+            | ArwError::DaemonGone { .. }
+            | ArwError::BuildMismatch { .. } => Exit::DaemonUnreachable,
             ArwError::BudgetExhausted { .. } => Exit::BudgetExhausted,
             ArwError::Stdout(_) => Exit::Failure,
             ArwError::Remote { kind, .. } => match kind {

@@ -32,7 +32,7 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    let went_away = || ArwError::DaemonWentAway { pid: welcome.pid, home: ctx.paths.home.clone() };
+    let went_away = || ArwError::DaemonGone { home: ctx.paths.home.clone() };
     let mut client = client::connect_existing(&ctx.paths)?.ok_or_else(went_away)?;
     let Response::DaemonInfo(info) = client.request(Request::DaemonInfo).map_err(|e| ctx.went_away(e, welcome.pid))?
     else {

@@ -54,7 +54,7 @@ impl Ctx {
         Ok(client)
     }
 
-    /// Turns a lost connection into [`ArwError::DaemonWentAway`] (exit 3)
+    /// Turns a lost connection into [`ArwError::DaemonGone`] (exit 3)
     /// when the daemon `pid` that served it no longer answers; errors the
     /// daemon reported, and losses with the daemon still there, stay as
     /// they are.
@@ -66,7 +66,7 @@ impl Ctx {
             Ok(Some((welcome, _))) if welcome.pid == pid => err,
             // The lost connection's own wording ("closed the connection")
             // adds nothing to "went away".
-            _ => ArwError::DaemonWentAway { pid, home: self.paths.home.clone() }.into(),
+            _ => ArwError::DaemonGone { home: self.paths.home.clone() }.into(),
         }
     }
 }
