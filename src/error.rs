@@ -4,8 +4,9 @@
 //! `{"error": {"kind", "message", "exit_code", "hint"?}}`, besides the
 //! message on stderr. `kind` is one of: `usage`, `daemon_unreachable`,
 //! `budget_exhausted`, `output` (stdout could not be written), `failure`,
-//! or the daemon's own error kind (`bad_request`, `unknown_runtime`,
-//! `runtime_unavailable`, `upstream`, `config`, `internal`, `bad_frame`).
+//! or the kind the daemon gave its error (`protocol::ErrorKind` in snake
+//! case: `bad_request`, `unknown_runtime`, `runtime_unavailable`,
+//! `upstream`, `config`, `internal`, ...).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -101,9 +102,15 @@ impl ArwError {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "failure".into()),
-            ArwError::BudgetExhausted { .. } => "budget_exhausted".into(),
             ArwError::Stdout(_) => "output".into(),
-            _ => "daemon_unreachable".into(),
+            // Local errors are named for their exit code.
+            _ => match self.exit() {
+                Exit::DaemonUnreachable => "daemon_unreachable",
+                Exit::BudgetExhausted => "budget_exhausted",
+                Exit::Usage => "usage",
+                _ => "failure",
+            }
+            .into(),
         }
     }
 }
