@@ -140,7 +140,9 @@ pub fn status_text(report: &StatusReport, color: bool) -> String {
     table.set_header(header.clone());
     for rt in &report.supervisor.runtimes {
         let mut state = rt.state.as_str().to_string();
-        if let Some(reason) = &rt.reason {
+        // A reason that only repeats the last exit is said once, there.
+        let repeats_exit = rt.last_exit.as_ref().is_some_and(|e| Some(&e.detail) == rt.reason.as_ref());
+        if let Some(reason) = rt.reason.as_ref().filter(|_| !repeats_exit) {
             state.push_str(&format!("\n{}", cell(reason)));
         }
         let state_cell = if color { Cell::new(state).fg(state_color(rt.state)) } else { Cell::new(state) };

@@ -509,3 +509,14 @@ fn hostile_node_id_keeps_the_badge_on_one_line() {
     let items = doc["matrix"]["items"].as_object().unwrap();
     assert!(items.keys().any(|k| k == "evil\nnode\x1b[2J"), "{doc:#}");
 }
+
+/// #11.18: a runtime that cannot start shows the cause once in the table,
+/// not as its state's reason and again as its last exit.
+#[test]
+fn start_failure_is_said_once_in_the_table() {
+    let arw = Arw::with_config("[[runtime]]\nid = \"dir\"\nadapter = \"process\"\ncommand = \"/tmp\"\n");
+    arw.wait_for(Duration::from_secs(20), "error", |s| state(s, "dir") == "error");
+    let text = arw.ok(&["runtime", "status"]);
+    let table: String = text.lines().skip_while(|l| !l.starts_with('┌')).collect::<Vec<_>>().join("\n");
+    assert_eq!(table.matches("cannot start").count(), 1, "{text}");
+}
