@@ -68,7 +68,7 @@ pub enum ArwError {
 
     /// A closed pipe is not reported (see [`report`]); anything else is.
     #[error("cannot write to stdout: {0}; check where the output is redirected")]
-    Stdout(std::io::Error),
+    Stdout(#[source] std::io::Error),
 
     /// An error the daemon reported for a request.
     #[error("{message}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
@@ -143,8 +143,15 @@ pub fn document(err: &anyhow::Error) -> serde_json::Value {
             }
             _ => e.to_string(),
         })
-        .collect::<Vec<_>>()
-        .join(": ");
+        .fold(String::new(), |said, part| {
+            if said.is_empty() {
+                part
+            } else if said.contains(&part) {
+                said
+            } else {
+                format!("{said}: {part}")
+            }
+        });
     error_document(found.map(ArwError::kind).as_deref().unwrap_or("failure"), &message, hint, exit_code_of(err))
 }
 
@@ -170,9 +177,15 @@ pub fn report(err: &anyhow::Error, json: bool) -> Exit {
         let _ = crate::render::out::println(&document(err).to_string());
     }
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "arw: error: {}", crate::render::sanitize::message(&err.to_string()));
-    for cause in err.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {}", crate::render::sanitize::message(&cause.to_string()));
+    let mut said = err.to_string();
+    let _ = writeln!(stderr, "arw: error: {}", crate::render::sanitize::message(&said));
+    for cause in err.chain().skip(1).map(|c| c.to_string()) {
+        // Messages often quote their cause already; say each thing once.
+        if said.contains(&cause) {
+            continue;
+        }
+        let _ = writeln!(stderr, "  caused by: {}", crate::render::sanitize::message(&cause));
+        said.push_str(&cause);
     }
     exit
 }

@@ -520,3 +520,14 @@ fn start_failure_is_said_once_in_the_table() {
     let table: String = text.lines().skip_while(|l| !l.starts_with('┌')).collect::<Vec<_>>().join("\n");
     assert_eq!(table.matches("cannot start").count(), 1, "{text}");
 }
+
+/// #11.18: a cause the message already quotes is not repeated on a
+/// `caused by:` line (a full stdout used to say "No space left" twice).
+#[test]
+fn causes_are_not_repeated() {
+    let arw = Arw::new();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = arw.cmd(&["completions", "bash"]).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("No space left on device").count(), 1, "{stderr}");
+}
