@@ -531,3 +531,19 @@ fn causes_are_not_repeated() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("No space left on device").count(), 1, "{stderr}");
 }
+
+/// #11.3 (the restart lock this CLI adds): a symlink planted at
+/// `run/restart.lock` is refused, and its target is left alone.
+#[test]
+fn restart_lock_does_not_follow_symlinks() {
+    let arw = Arw::new();
+    arw.status();
+    let victim = arw.dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, arw.home.join("run/restart.lock")).unwrap();
+    let out = arw.run(&["daemon", "restart"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("restart.lock"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}

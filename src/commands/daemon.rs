@@ -6,6 +6,7 @@ use crate::error::{ArwError, Exit};
 use crate::protocol::{Request, Response};
 use crate::render::{self, out, sanitize};
 use anyhow::{bail, Context, Result};
+use std::os::unix::fs::OpenOptionsExt;
 
 pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
     let Some((welcome, matched)) = client::probe_daemon(&ctx.paths)? else {
@@ -111,8 +112,18 @@ pub fn restart(ctx: &Ctx) -> Result<Exit> {
     // and its start would otherwise find no daemon and say so, though one is
     // on its way. Its own lock file: the spawn lock is taken inside connect.
     ctx.paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", ctx.paths.home.display()))?;
-    let lock =
-        std::fs::File::create(ctx.paths.run_dir().join("restart.lock")).context("cannot create the restart lock")?;
+    let lock_path = ctx.paths.run_dir().join("restart.lock");
+    // Never through a planted symlink, and never truncating anything.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock_path)
+        .with_context(|| {
+            format!("cannot open the restart lock `{}`; remove it if it is a symlink", lock_path.display())
+        })?;
     let wait = 2 * client::DRAIN_WAIT;
     let _turn = client::lock_with_deadline(lock, wait).map_err(|_| {
         anyhow::anyhow!(
