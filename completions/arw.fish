@@ -154,7 +154,7 @@ complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcomma
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand chat" -l runtime -d 'The runtime to talk to (see `arw runtime status`)' -r
 complete -c arw -n "__fish_arw_using_subcommand chat" -l system -d 'An optional system message' -r
-complete -c arw -n "__fish_arw_using_subcommand chat" -l max-tokens -d 'Stop after this many tokens' -r
+complete -c arw -n "__fish_arw_using_subcommand chat" -l max-tokens -d 'Stop after this many tokens (at least 1)' -r
 complete -c arw -n "__fish_arw_using_subcommand chat" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand chat" -l stream -d 'Stream the reply as it is generated'
 complete -c arw -n "__fish_arw_using_subcommand chat" -l json -d 'Print the runtime\'s whole answer (OpenAI shape) as JSON'

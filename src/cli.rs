@@ -9,6 +9,10 @@ use std::path::PathBuf;
 ///
 /// Commands talk to a background daemon that starts on first use
 /// (`ARW_HOME`, default `~/.local/state/arw`, holds its socket and logs).
+///
+/// With `--json`, a failure prints `{"error": {"kind", "message",
+/// "exit_code", "hint"}}` on stdout; exit codes: 0 ok, 1 failure, 2 usage,
+/// 3 daemon unreachable, 4 restart budget exhausted, 5 smoke skipped.
 #[derive(Debug, Parser)]
 #[command(name = "arw", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -22,6 +26,22 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Whether this command prints JSON, so its failures print a JSON
+    /// error document too.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Runtime(RuntimeCommand::Status(a)) => a.json,
+            Command::Runtime(RuntimeCommand::Restore(a)) => a.json,
+            Command::Runtime(RuntimeCommand::Smoke(a)) => a.json,
+            Command::Runtime(RuntimeCommand::Weights(a)) => a.json,
+            Command::Chat(a) => a.json,
+            Command::Daemon(DaemonCommand::Status { json } | DaemonCommand::Reload { json }) => *json,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,8 +165,8 @@ pub struct ChatArgs {
     /// Stream the reply as it is generated.
     #[arg(long)]
     pub stream: bool,
-    /// Stop after this many tokens.
-    #[arg(long)]
+    /// Stop after this many tokens (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// Print the runtime's whole answer (OpenAI shape) as JSON.
     #[arg(long)]

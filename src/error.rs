@@ -1,5 +1,14 @@
 //! Errors the CLI reports, the exit codes they map to, and how they print.
+//!
+//! With `--json` a failing command prints one document on stdout,
+//! `{"error": {"kind", "message", "exit_code", "hint"?}}`, besides the
+//! message on stderr. `kind` is one of: `usage`, `daemon_unreachable`,
+//! `budget_exhausted`, `output` (stdout could not be written), `failure`,
+//! or the kind the daemon gave its error (`protocol::ErrorKind` in snake
+//! case: `bad_request`, `unknown_runtime`, `runtime_unavailable`,
+//! `upstream`, `config`, `internal`, ...).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Process exit codes (SPEC §4). Scripts rely on these numbers.
@@ -76,6 +85,10 @@ pub enum ArwError {
     #[error("{message}")]
     BudgetExhausted { message: String },
 
+    /// A closed pipe is not reported (see [`report`]); anything else is.
+    #[error("cannot write to stdout: {0}; check where the output is redirected")]
+    Stdout(#[source] std::io::Error),
+
     /// An error the daemon reported for a request.
     #[error("{message}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Remote { kind: crate::protocol::ErrorKind, message: String, hint: Option<String> },
@@ -95,12 +108,32 @@ impl ArwError {
             | ArwError::DaemonGone { .. }
             | ArwError::BuildMismatch { .. } => Exit::DaemonUnreachable,
             ArwError::BudgetExhausted { .. } => Exit::BudgetExhausted,
+            ArwError::Stdout(_) => Exit::Failure,
             ArwError::Remote { kind, .. } => match kind {
                 ErrorKind::BudgetExhausted => Exit::BudgetExhausted,
                 ErrorKind::BadRequest | ErrorKind::UnknownRuntime => Exit::Usage,
                 ErrorKind::Busy => Exit::DaemonUnreachable,
                 _ => Exit::Failure,
             },
+        }
+    }
+
+    /// The `kind` of the `--json` error document.
+    pub fn kind(&self) -> String {
+        match self {
+            ArwError::Remote { kind, .. } => serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "failure".into()),
+            ArwError::Stdout(_) => "output".into(),
+            // Local errors are named for their exit code.
+            _ => match self.exit() {
+                Exit::DaemonUnreachable => "daemon_unreachable",
+                Exit::BudgetExhausted => "budget_exhausted",
+                Exit::Usage => "usage",
+                _ => "failure",
+            }
+            .into(),
         }
     }
 }
@@ -110,10 +143,100 @@ pub fn exit_code_of(err: &anyhow::Error) -> Exit {
     err.chain().find_map(|e| e.downcast_ref::<ArwError>()).map(ArwError::exit).unwrap_or(Exit::Failure)
 }
 
-/// Prints `arw: error: ...` and one `caused by:` line per cause.
-pub fn report(err: &anyhow::Error) {
-    eprintln!("arw: error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+fn first_arw_error(err: &anyhow::Error) -> Option<&ArwError> {
+    err.chain().find_map(|e| e.downcast_ref::<ArwError>())
+}
+
+/// A write to stdout that failed because the reader went away (`| head`):
+/// the reader has what it wanted, so arw stops quietly with exit 0.
+fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    matches!(first_arw_error(err), Some(ArwError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// The `--json` error document for `err`.
+pub fn document(err: &anyhow::Error) -> serde_json::Value {
+    let found = first_arw_error(err);
+    let mut hint = None;
+    let message = err
+        .chain()
+        .map(|e| match e.downcast_ref::<ArwError>() {
+            Some(ArwError::Remote { message, hint: h, .. }) => {
+                hint = hint.take().or(h.clone());
+                message.clone()
+            }
+            _ => e.to_string(),
+        })
+        .fold(String::new(), |said, part| {
+            if said.is_empty() {
+                part
+            } else if said.contains(&part) {
+                said
+            } else {
+                format!("{said}: {part}")
+            }
+        });
+    error_document(found.map(ArwError::kind).as_deref().unwrap_or("failure"), &message, hint, exit_code_of(err))
+}
+
+fn error_document(kind: &str, message: &str, hint: Option<String>, exit: Exit) -> serde_json::Value {
+    let mut body = serde_json::json!({"kind": kind, "message": message, "exit_code": exit as u8});
+    if let Some(hint) = hint {
+        body["hint"] = hint.into();
     }
+    serde_json::json!({ "error": body })
+}
+
+/// Reports a failed command and returns its exit code: `arw: error: ...`
+/// and one `caused by:` line per cause on stderr, and with `json` the error
+/// document on stdout unless the command already printed its document.
+pub fn report(err: &anyhow::Error, json: bool) -> Exit {
+    if is_closed_stdout(err) {
+        return Exit::Ok;
+    }
+    let exit = exit_code_of(err);
+    if json && !crate::render::out::document_printed() {
+        // One line, so it also ends a `--watch --json` stream of JSON lines.
+        // Best effort: stdout may be what failed.
+        let _ = crate::render::out::println(&document(err).to_string());
+    }
+    let mut stderr = std::io::stderr().lock();
+    let mut said = err.to_string();
+    let _ = writeln!(stderr, "arw: error: {}", crate::text::message(&said));
+    for cause in err.chain().skip(1).map(|c| c.to_string()) {
+        // Messages often quote their cause already; say each thing once.
+        if said.contains(&cause) {
+            continue;
+        }
+        let _ = writeln!(stderr, "  caused by: {}", crate::text::message(&cause));
+        said.push_str(&cause);
+    }
+    exit
+}
+
+/// Whether the raw command line asks for `--json` (before a `--`), for
+/// errors found while parsing it.
+fn json_in_args() -> bool {
+    std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// Reports a command line clap refused (or `--help`/`--version`, which
+/// clap delivers the same way) and returns the exit code: 2 for errors.
+pub fn usage(err: clap::Error) -> Exit {
+    if !err.use_stderr() {
+        return match err.print() {
+            Ok(()) => Exit::Ok,
+            Err(e) => report(&ArwError::Stdout(e).into(), false),
+        };
+    }
+    if json_in_args() {
+        let rendered = err.render().to_string();
+        let mut lines = rendered.trim().lines();
+        let first = lines.next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+        let hint = (!rest.is_empty()).then(|| rest.join("; "));
+        let _ = crate::render::out::println(&error_document("usage", message, hint, Exit::Usage).to_string());
+    }
+    let _ = err.print();
+    Exit::Usage
 }

@@ -1,15 +1,18 @@
 //! Thin entry: parse, run, map the outcome to an exit code.
+//!
+//! SIGPIPE stays ignored (Rust's default): a closed stdout is a write error
+//! that `error::report` turns into a quiet exit 0, like ripgrep.
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    arw::sys::reset_sigpipe();
-    let cli = arw::cli::Cli::parse();
+    let cli = match arw::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return arw::error::usage(e).into(),
+    };
+    let json = cli.json();
     match arw::run(cli) {
         Ok(code) => code.into(),
-        Err(err) => {
-            arw::error::report(&err);
-            arw::error::exit_code_of(&err).into()
-        }
+        Err(err) => arw::error::report(&err, json).into(),
     }
 }

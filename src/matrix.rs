@@ -183,7 +183,7 @@ pub fn node_id(knobs: &crate::knobs::Knobs) -> Result<String, String> {
             if id.chars().any(|c| c.is_control() || c.is_whitespace()) || id.chars().count() > 253 {
                 Err(format!(
                     "`ARW_NODE_ID={}` is not a usable node id: use up to 253 printable characters without spaces",
-                    crate::text::clip(&id, 60)
+                    crate::text::quote(&id, 60)
                 ))
             } else {
                 Ok(id)

@@ -1,12 +1,16 @@
 //! Human output: comfy-table tables and one-line badges. JSON output is the
 //! protocol types serialized as they are.
 
+pub mod out;
 pub mod weights;
+
+pub use out::print_json;
 
 use crate::protocol::matrix::{Matrix, NodeEntry};
 use crate::protocol::status::{RuntimeView, State};
 use crate::protocol::{RestoreReport, StatusReport};
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use crate::text::cell;
+use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table};
 use std::io::IsTerminal;
 use std::time::SystemTime;
 
@@ -15,18 +19,34 @@ pub fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Prints one JSON document on stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    println!("{text}");
-    Ok(())
+/// The width to fit tables into: the terminal's, when stdout is one that
+/// reports a width; 80 for a terminal that reports 0 (unknown); none when
+/// stdout is not a terminal (pipes get unwrapped lines).
+pub fn table_width() -> Option<u16> {
+    use std::os::fd::AsRawFd;
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ fills a winsize struct we own; fd 1 stays open.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(stdout.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    Some(if rc == 0 && size.ws_col > 0 { size.ws_col } else { 80 })
 }
 
+/// A table fitted to [`table_width`]; `color` only decides styling, so
+/// `NO_COLOR` keeps the wrapping.
 pub fn new_table(color: bool) -> Table {
     let mut table = Table::new();
     table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if !color {
-        table.force_no_tty();
+    // comfy-table would look at the terminal itself and take a 0 width at
+    // its word; arw decides width and styling.
+    table.force_no_tty();
+    if color {
+        table.enforce_styling();
+    }
+    if let Some(width) = table_width() {
+        table.set_width(width);
     }
     table
 }
@@ -62,9 +82,10 @@ pub fn badge(report: &StatusReport) -> String {
         .map(|at| crate::time::relative(at, now))
         .unwrap_or_else(|| "—".into());
     format!(
-        "node {node_id} · {} · {} · ready {ready}/{} · restart headroom {remaining}/{max} · next reset {next_reset} · ttl {}s",
-        entry.status.code.as_str().to_uppercase(),
-        entry.status.label,
+        "node {} · {} · {} · ready {ready}/{} · restart headroom {remaining}/{max} · next reset {next_reset} · ttl {}s",
+        cell(node_id),
+        cell(&entry.status.code.as_str().to_uppercase()),
+        cell(&entry.status.label),
         rts.len(),
         report.matrix.ttl_seconds
     )
@@ -88,8 +109,8 @@ fn last_exit_cell(rt: &RuntimeView) -> String {
     match &rt.last_exit {
         None => "—".into(),
         Some(exit) => match &exit.error_line {
-            Some(line) => format!("{}\n» {}", exit.detail, line),
-            None => exit.detail.clone(),
+            Some(line) => format!("{}\n» {}", cell(&exit.detail), cell(line)),
+            None => cell(&exit.detail),
         },
     }
 }
@@ -100,31 +121,53 @@ pub fn status_text(report: &StatusReport, color: bool) -> String {
     out.push('\n');
     if let Some((_, entry)) = node(&report.matrix) {
         for line in &entry.status.detail {
-            out.push_str(&format!("  {line}\n"));
+            out.push_str(&format!("  {}\n", cell(line)));
         }
     }
     if report.supervisor.runtimes.is_empty() {
-        out.push_str(&format!("no runtimes registered ({})\n", report.supervisor.registry_origin));
+        out.push_str(&format!("no runtimes registered ({})\n", cell(&report.supervisor.registry_origin)));
         return out;
     }
     let mut table = new_table(color);
-    table.set_header(["id", "state", "accel", "endpoint", "pid", "restarts", "next reset", "last exit"]);
+    // Below 100 columns the accelerator and the reset time (the badge has
+    // the earliest one) give way to the columns that matter.
+    let wide = table.width().is_none_or(|w| w >= 100);
+    let mut header = vec!["id", "state", "accel", "endpoint", "pid", "restarts", "next reset", "last exit"];
+    if !wide {
+        header.retain(|h| !matches!(*h, "accel" | "next reset"));
+    }
+    table.set_header(header.clone());
     for rt in &report.supervisor.runtimes {
         let mut state = rt.state.as_str().to_string();
-        if let Some(reason) = &rt.reason {
-            state.push_str(&format!("\n{reason}"));
+        // A reason that only repeats the last exit is said once, there.
+        let repeats_exit = rt.last_exit.as_ref().is_some_and(|e| Some(&e.detail) == rt.reason.as_ref());
+        if let Some(reason) = rt.reason.as_ref().filter(|_| !repeats_exit) {
+            state.push_str(&format!("\n{}", cell(reason)));
         }
         let state_cell = if color { Cell::new(state).fg(state_color(rt.state)) } else { Cell::new(state) };
-        table.add_row(vec![
-            Cell::new(&rt.id),
-            state_cell,
-            Cell::new(format!("{:?}", rt.accelerator).to_lowercase()),
-            Cell::new(rt.endpoint.clone().unwrap_or_else(|| "—".into())),
-            Cell::new(rt.pid.map(|p| p.to_string()).unwrap_or_else(|| "—".into())),
-            Cell::new(restarts_cell(rt)),
-            Cell::new(reset_cell(rt, now)),
-            Cell::new(last_exit_cell(rt)),
-        ]);
+        let mut row = vec![Cell::new(cell(&rt.id)), state_cell];
+        if wide {
+            row.push(Cell::new(format!("{:?}", rt.accelerator).to_lowercase()));
+        }
+        row.push(Cell::new(rt.endpoint.as_deref().map(cell).unwrap_or_else(|| "—".into())));
+        row.push(Cell::new(rt.pid.map(|p| p.to_string()).unwrap_or_else(|| "—".into())));
+        row.push(Cell::new(restarts_cell(rt)));
+        if wide {
+            row.push(Cell::new(reset_cell(rt, now)));
+        }
+        row.push(Cell::new(last_exit_cell(rt)));
+        table.add_row(row);
+    }
+    // A URL broken over two lines cannot be copied: the endpoint (and the
+    // pid) keep their full width and the other columns wrap around them,
+    // unless that would leave the others a character or two.
+    let roomy = table.width().is_none_or(|w| w >= 72);
+    for name in ["endpoint", "pid"].into_iter().filter(|_| roomy) {
+        if let Some(i) = header.iter().position(|h| *h == name) {
+            if let Some(column) = table.column_mut(i) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
+            }
+        }
     }
     out.push_str(&table.to_string());
     out.push('\n');
@@ -141,6 +184,11 @@ pub fn restore_text(report: &RestoreReport) -> String {
         .unwrap_or_default();
     format!(
         "{}\nrestart budget: {} of {} left ({} automatic, {} manual in the last {}s){reset}\n",
-        report.message, b.remaining, b.max_restarts, b.automatic, b.manual, b.window_secs
+        crate::text::message(&report.message),
+        b.remaining,
+        b.max_restarts,
+        b.automatic,
+        b.manual,
+        b.window_secs
     )
 }

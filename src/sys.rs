@@ -3,14 +3,6 @@
 
 use std::io;
 
-/// Rust ignores SIGPIPE; a CLI piped into `head` should just stop quietly.
-pub fn reset_sigpipe() {
-    // SAFETY: setting a signal disposition to the default is always sound.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
 /// Long-running servers (the daemon, the stub) must never die because a
 /// peer went away mid-write: the write fails with EPIPE and is handled.
 pub fn ignore_sigpipe() {

@@ -4,15 +4,17 @@ use super::Ctx;
 use crate::client;
 use crate::error::{ArwError, Exit};
 use crate::protocol::{Request, Response};
-use crate::render;
+use crate::render::{self, out};
+use crate::text as sanitize;
 use anyhow::{bail, Context, Result};
+use std::os::unix::fs::OpenOptionsExt;
 
 pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
     let Some((welcome, matched)) = client::probe_daemon(&ctx.paths)? else {
         if json {
             render::print_json(&serde_json::json!({"running": false, "socket": ctx.paths.socket()}))?;
         } else {
-            println!("arw daemon is not running (socket `{}`)", ctx.paths.socket().display());
+            out::println(&format!("arw daemon is not running (socket `{}`)", ctx.paths.socket().display()))?;
         }
         return Ok(Exit::DaemonUnreachable);
     };
@@ -23,73 +25,134 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
                 "protocol": welcome.protocol, "matches_this_build": false,
             }))?;
         } else {
-            println!(
+            out::println(&format!(
                 "arw daemon {} is running a different build ({}; this is {}); `arw daemon restart` replaces it",
                 welcome.pid,
-                welcome.build_id,
+                sanitize::line(&welcome.build_id),
                 crate::protocol::BUILD_ID
-            );
+            ))?;
         }
         return Ok(Exit::Ok);
     }
-    let mut client = client::connect_existing(&ctx.paths)?.context("the daemon went away")?;
-    let Response::DaemonInfo(info) = client.request(Request::DaemonInfo)? else {
+    let went_away = || ArwError::DaemonGone { home: ctx.paths.home.clone() };
+    let mut client = client::connect_existing(&ctx.paths)?.ok_or_else(went_away)?;
+    let Response::DaemonInfo(info) = client.request(Request::DaemonInfo).map_err(|e| ctx.went_away(e, welcome.pid))?
+    else {
         bail!("unexpected reply to `daemon status`")
     };
     if json {
         render::print_json(&info)?;
     } else {
-        println!(
-            "arw daemon {} running for {} (build {}, protocol {})\n  home     {}\n  socket   {}\n  registry {} ({} runtimes)\n  clients  {} · idle exit after {}s",
+        // The daemon's idle timer treats 0 as "never".
+        let idle = match info.idle_timeout_secs {
+            0 => "never exits when idle".to_string(),
+            secs => format!("idle exit after {secs}s"),
+        };
+        out::println(&format!(
+            "arw daemon {} running for {} (build {}, protocol {})\n  home     {}\n  socket   {}\n  registry {} ({} runtimes)\n  clients  {} · {idle}",
             info.pid,
             crate::time::short(info.uptime_secs as u64),
-            info.build_id,
+            sanitize::line(&info.build_id),
             info.protocol,
-            info.home,
-            info.socket,
-            info.registry_origin,
+            sanitize::line(&info.home),
+            sanitize::line(&info.socket),
+            sanitize::line(&info.registry_origin),
             info.runtimes,
             info.clients,
-            info.idle_timeout_secs
-        );
+        ))?;
     }
     Ok(Exit::Ok)
 }
 
-pub fn stop(ctx: &Ctx) -> Result<Exit> {
+/// What `stop` found.
+enum StopOutcome {
+    NotRunning,
+    /// This command stopped the daemon with this pid.
+    Stopped(u32),
+    /// The daemon with this pid was already on its way out (another `stop`
+    /// or `restart`, an idle exit); this command waited for it.
+    AlreadyStopping(u32),
+}
+
+/// Stops whatever daemon runs for this `ARW_HOME` and waits until it is
+/// gone. A daemon that vanishes between the probe and the shutdown request
+/// is someone else's stop racing this one: wait for it, it is not an error.
+fn stop_daemon(ctx: &Ctx) -> Result<StopOutcome> {
     match client::probe_daemon(&ctx.paths)? {
-        None => {
-            println!("arw daemon is not running");
-            Ok(Exit::Ok)
-        }
+        None => Ok(StopOutcome::NotRunning),
         Some((welcome, true)) => {
-            let mut c = client::connect_existing(&ctx.paths)?.context("the daemon went away")?;
-            c.request(Request::Shutdown)?;
+            let asked = match client::connect_existing(&ctx.paths) {
+                Ok(Some(mut c)) => c.request(Request::Shutdown).is_ok(),
+                Ok(None) | Err(_) => false,
+            };
             client::wait_for_daemon_exit(&ctx.paths)?;
-            println!("arw daemon {} stopped", welcome.pid);
-            Ok(Exit::Ok)
+            Ok(if asked { StopOutcome::Stopped(welcome.pid) } else { StopOutcome::AlreadyStopping(welcome.pid) })
         }
         Some((welcome, false)) => {
             client::stop_pid_and_wait(&ctx.paths, welcome.pid)?;
-            println!("arw daemon {} (build {}) stopped", welcome.pid, welcome.build_id);
-            Ok(Exit::Ok)
+            Ok(StopOutcome::Stopped(welcome.pid))
         }
     }
+}
+
+pub fn stop(ctx: &Ctx) -> Result<Exit> {
+    let line = match stop_daemon(ctx)? {
+        StopOutcome::NotRunning => "arw daemon is not running".to_string(),
+        StopOutcome::Stopped(pid) => format!("arw daemon {pid} stopped"),
+        StopOutcome::AlreadyStopping(pid) => format!("arw daemon {pid} was already stopping; it is gone now"),
+    };
+    out::println(&line)?;
+    Ok(Exit::Ok)
 }
 
 pub fn restart(ctx: &Ctx) -> Result<Exit> {
     // Check the manifest the new daemon will load before stopping a working one.
     crate::registry::load(None, |k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("not restarting: {e}; the running daemon keeps its registry"))?;
-    stop(ctx)?;
+    // Restarts take turns: one arriving while another is between its stop
+    // and its start would otherwise find no daemon and say so, though one is
+    // on its way. Its own lock file: the spawn lock is taken inside connect.
+    ctx.paths.ensure_dirs().with_context(|| format!("cannot prepare ARW_HOME `{}`", ctx.paths.home.display()))?;
+    let lock_path = ctx.paths.run_dir().join("restart.lock");
+    // Never through a planted symlink, and never truncating anything.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock_path)
+        .with_context(|| {
+            format!("cannot open the restart lock `{}`; remove it if it is a symlink", lock_path.display())
+        })?;
+    let wait = 2 * client::DRAIN_WAIT;
+    let _turn = crate::sys::lock_with_deadline(lock, wait).map_err(|_| {
+        anyhow::anyhow!(
+            "another `arw daemon restart` has been running for {}s; see `arw daemon logs`, then try again",
+            wait.as_secs()
+        )
+    })?;
+    let stopped = stop_daemon(ctx)?;
     let client = ctx.connect()?;
-    println!("arw daemon {} started", client.welcome.pid);
+    let pid = client.welcome.pid;
+    let line = match stopped {
+        StopOutcome::NotRunning => format!("arw daemon was not running; started {pid}"),
+        StopOutcome::Stopped(old) => format!("arw daemon {old} stopped\narw daemon {pid} started"),
+        // Another restart got there first; its daemon (or ours) is the new one.
+        StopOutcome::AlreadyStopping(old) => {
+            format!("arw daemon {old} was already being replaced; arw daemon {pid} is running")
+        }
+    };
+    out::println(&line)?;
     Ok(Exit::Ok)
 }
 
 pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
     let mut client = ctx.connect()?;
-    let Response::Reloaded(report) = client.request(Request::Reload)? else { bail!("unexpected reply to `reload`") };
+    let pid = client.welcome.pid;
+    let Response::Reloaded(report) = client.request(Request::Reload).map_err(|e| ctx.went_away(e, pid))? else {
+        bail!("unexpected reply to `reload`")
+    };
     if json {
         render::print_json(&report)?;
     } else {
@@ -97,16 +160,16 @@ pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
             if v.is_empty() {
                 "none".to_string()
             } else {
-                v.join(", ")
+                v.iter().map(|id| sanitize::cell(id)).collect::<Vec<_>>().join(", ")
             }
         };
-        println!(
+        out::println(&format!(
             "reloaded {}\n  added   {}\n  removed {}\n  changed {}",
-            report.origin,
+            sanitize::line(&report.origin),
             list(&report.added),
             list(&report.removed),
             list(&report.changed)
-        );
+        ))?;
     }
     Ok(Exit::Ok)
 }
@@ -133,7 +196,7 @@ pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
     };
     let all: Vec<&str> = text.lines().collect();
     for line in &all[all.len().saturating_sub(lines)..] {
-        println!("{line}");
+        out::println(line)?;
     }
     Ok(Exit::Ok)
 }

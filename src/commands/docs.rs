@@ -15,7 +15,13 @@ pub fn completions(shell: clap_complete::Shell, dir: Option<PathBuf>) -> Result<
                 .with_context(|| format!("cannot write completions into `{}`", dir.display()))?;
             eprintln!("wrote {}", path.display());
         }
-        None => clap_complete::generate(shell, &mut cmd, "arw", &mut std::io::stdout()),
+        None => {
+            // Rendered into memory first: clap_complete panics when its
+            // writer fails (a full disk, a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "arw", &mut script);
+            crate::render::out::print(&String::from_utf8_lossy(&script))?;
+        }
     }
     Ok(Exit::Ok)
 }
@@ -29,7 +35,11 @@ pub fn man(dir: Option<PathBuf>) -> Result<Exit> {
                 .with_context(|| format!("cannot write man pages into `{}`", dir.display()))?;
             eprintln!("wrote man pages into {}", dir.display());
         }
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            crate::render::out::print(&String::from_utf8_lossy(&page))?;
+        }
     }
     Ok(Exit::Ok)
 }

@@ -10,7 +10,7 @@ mod weights;
 
 use crate::cli::{Cli, Command, DaemonCommand, RuntimeCommand};
 use crate::client::{self, Client, ConnectPolicy};
-use crate::error::Exit;
+use crate::error::{ArwError, Exit};
 use crate::paths::Paths;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -53,6 +53,22 @@ impl Ctx {
         warn_on_other_config(&client);
         Ok(client)
     }
+
+    /// Turns a lost connection into [`ArwError::DaemonGone`] (exit 3)
+    /// when the daemon `pid` that served it no longer answers; errors the
+    /// daemon reported, and losses with the daemon still there, stay as
+    /// they are.
+    pub fn went_away(&self, err: anyhow::Error, pid: u32) -> anyhow::Error {
+        if err.chain().any(|e| e.is::<ArwError>()) {
+            return err;
+        }
+        match client::probe_daemon(&self.paths) {
+            Ok(Some((welcome, _))) if welcome.pid == pid => err,
+            // The lost connection's own wording ("closed the connection")
+            // adds nothing to "went away".
+            _ => ArwError::DaemonGone { home: self.paths.home.clone() }.into(),
+        }
+    }
 }
 
 /// A daemon keeps the manifest it started with; say so when this command
@@ -63,8 +79,9 @@ fn warn_on_other_config(client: &Client) {
     let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if canonical(std::path::Path::new(&wanted)) != canonical(std::path::Path::new(loaded)) {
         eprintln!(
-            "arw: note: the running daemon loaded `{loaded}`, not `{}`; run `arw daemon restart` to switch",
-            std::path::Path::new(&wanted).display()
+            "arw: note: the running daemon loaded `{}`, not `{}`; run `arw daemon restart` to switch",
+            crate::text::line(loaded),
+            crate::text::line(&std::path::Path::new(&wanted).display().to_string())
         );
     }
 }

@@ -4,11 +4,12 @@ use super::Ctx;
 use crate::cli::RestoreArgs;
 use crate::error::{ArwError, Exit};
 use crate::protocol::{ErrorKind, Request, Response, RestoreRequest};
-use crate::render;
+use crate::render::{self, out};
 use anyhow::{bail, Result};
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<Exit> {
     let mut client = ctx.connect()?;
+    let pid = client.welcome.pid;
     let req = RestoreRequest {
         id: args.id.clone(),
         dry_run: args.dry_run,
@@ -21,14 +22,19 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<Exit> {
             bail!("the daemon answered `restore` with something else; run `arw daemon restart`")
         }
         Err(e) => {
-            // With --json, scripts still get a document for the exhausted case.
+            let e = ctx.went_away(e, pid);
+            // With --json, the exhausted case keeps the shape of a restore
+            // report (`outcome`) besides the usual error member.
             if args.json {
                 if let Some(ArwError::Remote { kind: ErrorKind::BudgetExhausted, message, hint }) =
                     e.downcast_ref::<ArwError>()
                 {
-                    render::print_json(&serde_json::json!({
-                        "id": args.id, "outcome": "exhausted", "message": message, "hint": hint,
-                    }))?;
+                    let mut doc = crate::error::document(&e);
+                    doc["id"] = args.id.into();
+                    doc["outcome"] = "exhausted".into();
+                    doc["message"] = message.as_str().into();
+                    doc["hint"] = hint.clone().into();
+                    render::print_json(&doc)?;
                 }
             }
             return Err(e);
@@ -37,7 +43,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<Exit> {
     if args.json {
         render::print_json(&report)?;
     } else {
-        print!("{}", render::restore_text(&report));
+        out::print(&render::restore_text(&report))?;
     }
     Ok(match report.outcome.as_str() {
         "ready" | "allowed" => Exit::Ok,

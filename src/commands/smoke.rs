@@ -8,8 +8,10 @@ use crate::error::Exit;
 use crate::protocol::smoke::Mode;
 use crate::protocol::smoke::{Outcome, SmokeReport};
 use crate::protocol::{Event, Request, Response, SmokeRequest};
-use crate::render;
+use crate::render::{self, out};
+use crate::text as sanitize;
 use anyhow::{anyhow, bail, Result};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// `--mode`, else `ARW_SMOKE_MODE`, else `MODE`, else stub.
@@ -48,6 +50,7 @@ pub fn run(ctx: &Ctx, args: SmokeArgs) -> Result<Exit> {
     let mode = resolve_mode(args.mode)?;
     let root = resolve_root(mode)?;
     let mut client = ctx.connect()?;
+    let pid = client.welcome.pid;
     let progress = !args.json;
     let req = SmokeRequest { mode, root, timeout_secs: args.timeout };
     let response = client.request_with_events(Request::Smoke(req), |event| {
@@ -57,14 +60,22 @@ pub fn run(ctx: &Ctx, args: SmokeArgs) -> Result<Exit> {
                 "skipped" => "skip",
                 _ => "FAIL",
             };
-            eprintln!("  {mark} {:<12} {:>6} ms  {}", stage.name, stage.ms, stage.detail);
+            // A closed stderr must not stop the run (eprintln! would panic).
+            let _ = writeln!(
+                std::io::stderr(),
+                "  {mark} {:<12} {:>6} ms  {}",
+                sanitize::line(&stage.name),
+                stage.ms,
+                sanitize::message(&stage.detail)
+            );
         }
-    })?;
+    });
+    let response = response.map_err(|e| ctx.went_away(e, pid))?;
     let Response::Smoke(report) = response else { bail!("the daemon answered `smoke` with something else") };
     if args.json {
         render::print_json(&report)?;
     } else {
-        print!("{}", summary(&report));
+        out::print(&summary(&report))?;
     }
     Ok(exit_for(&report, args.fail_on_skip))
 }
@@ -82,13 +93,18 @@ fn summary(report: &SmokeReport) -> String {
     let mut table = render::new_table(render::use_color());
     table.set_header(["stage", "outcome", "ms", "detail"]);
     for s in &report.stages {
-        table.add_row(vec![s.name.clone(), s.outcome.as_str().to_string(), s.ms.to_string(), s.detail.clone()]);
+        table.add_row(vec![
+            sanitize::cell(&s.name),
+            sanitize::cell(s.outcome.as_str()),
+            s.ms.to_string(),
+            sanitize::cell(&s.detail),
+        ]);
     }
     let mut out = format!("{table}\n");
     if let Some(lines) = &report.checklist {
         out.push_str("\nweights checklist:\n");
         for line in lines {
-            out.push_str(&format!("  {line}\n"));
+            out.push_str(&format!("  {}\n", sanitize::line(line)));
         }
     }
     out.push_str(&format!(
@@ -97,10 +113,10 @@ fn summary(report: &SmokeReport) -> String {
         report.ran,
         report.outcome.as_str().to_uppercase(),
         report.duration_ms,
-        report.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+        report.reason.as_ref().map(|r| format!(": {}", sanitize::message(r))).unwrap_or_default()
     ));
     if let Some(ws) = &report.workspace {
-        out.push_str(&format!("workspace {ws}\n"));
+        out.push_str(&format!("workspace {}\n", sanitize::line(ws)));
     }
     out
 }

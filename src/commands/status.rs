@@ -4,22 +4,23 @@ use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::error::Exit;
 use crate::protocol::{Event, Request, Response, StatusReport};
-use crate::render;
+use crate::render::{self, out};
 use anyhow::{bail, Result};
-use std::io::Write;
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
     let mut client = ctx.connect()?;
+    let pid = client.welcome.pid;
     if args.watch {
-        return watch(&mut client, &args);
+        // The daemon ends a watch by closing it (it stopped or died): exit 3.
+        return watch(&mut client, &args).map(|()| Exit::Ok).map_err(|e| ctx.went_away(e, pid));
     }
-    let Response::Status(report) = client.request(Request::Status)? else {
+    let Response::Status(report) = client.request(Request::Status).map_err(|e| ctx.went_away(e, pid))? else {
         bail!("the daemon answered `status` with something else; run `arw daemon restart`")
     };
     if args.json {
         render::print_json(&report)?;
     } else {
-        print!("{}", render::status_text(&report, render::use_color()));
+        out::print(&render::status_text(&report, render::use_color()))?;
     }
     Ok(exit_for(&report, args.check))
 }
@@ -35,23 +36,18 @@ fn exit_for(report: &StatusReport, check: bool) -> Exit {
 }
 
 /// Re-renders on every pushed update; JSON mode prints one document per line.
-fn watch(client: &mut crate::client::Client, args: &StatusArgs) -> Result<Exit> {
+fn watch(client: &mut crate::client::Client, args: &StatusArgs) -> Result<()> {
     let color = render::use_color();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     client.stream(Request::Watch, |event| {
         let Event::RuntimeUpdated(report) = event else { return Ok(true) };
-        let mut out = std::io::stdout().lock();
         if args.json {
-            writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            out::println(&serde_json::to_string(&report)?)?;
         } else {
-            if tty {
-                // Clear the screen and home the cursor, like `watch`.
-                write!(out, "\x1b[2J\x1b[H")?;
-            }
-            writeln!(out, "{}", render::status_text(&report, color))?;
+            // Clear the screen and home the cursor, like `watch`.
+            let clear = if tty { "\x1b[2J\x1b[H" } else { "" };
+            out::println(&format!("{clear}{}", render::status_text(&report, color)))?;
         }
-        out.flush()?;
         Ok(true)
-    })?;
-    Ok(Exit::Ok)
+    })
 }

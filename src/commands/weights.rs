@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: WeightsArgs) -> Result<Exit> {
     if args.json {
         render::print_json(&report)?;
     } else {
-        print!("{}", render::weights::text(&report, render::use_color()));
+        render::out::print(&render::weights::text(&report, render::use_color()))?;
     }
     for line in render::weights::failures(&report) {
         eprintln!("arw: error: {line}");

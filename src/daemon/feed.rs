@@ -53,7 +53,7 @@ impl MatrixKnobs {
                 let raw = knobs.get("ARW_RUNTIME_MATRIX_TTL_SECS").unwrap_or_default();
                 return Err(ErrorBody::new(
                     ErrorKind::BadRequest,
-                    format!("`ARW_RUNTIME_MATRIX_TTL_SECS={}` is not valid", crate::text::clip(&raw, 40)),
+                    format!("`ARW_RUNTIME_MATRIX_TTL_SECS={}` is not valid", crate::text::quote(&raw, 40)),
                 )
                 .with_hint("use a whole number of seconds greater than 0"));
             }

@@ -66,7 +66,7 @@ impl Forwarder {
             let known: Vec<&str> = view.runtimes.iter().map(|r| r.id.as_str()).collect();
             return Err(ErrorBody::new(
                 ErrorKind::UnknownRuntime,
-                format!("no runtime with id `{}`", crate::text::clip(runtime, 80)),
+                format!("no runtime with id `{}`", crate::text::quote(runtime, 80)),
             )
             .with_hint(format!("known ids: {}", known.join(", "))));
         };
@@ -215,7 +215,7 @@ fn parse_json(runtime: &str, route: &str, status: u16, text: &str) -> Result<Val
         let quote = if text.trim().is_empty() {
             "an empty body".to_string()
         } else {
-            format!("`{}`", crate::text::clip(text.trim(), QUOTE_CHARS))
+            format!("`{}`", crate::text::quote(text.trim(), QUOTE_CHARS))
         };
         ErrorBody::new(
             ErrorKind::Upstream,

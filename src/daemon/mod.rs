@@ -342,7 +342,7 @@ pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry
             let path = ctx.config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
             ctx.loaded().problem = Some(format!(
                 "manifest `{path}` is broken ({}); running the last good one",
-                crate::text::clip(&e.to_string(), 300)
+                crate::text::quote(&e.to_string(), 300)
             ));
             // The badge changes: republish now, not at the next tick.
             let _ = ctx.feed.recompute(ctx).await;
