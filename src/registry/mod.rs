@@ -150,7 +150,7 @@ fn read_hint(error: &ReadError) -> &'static str {
         }
         ReadError::Io(_) => "check the file's permissions",
         ReadError::NotRegular(_) => "replace it with a regular file, or name one with `--config` or `ARW_CONFIG`",
-        ReadError::TooLarge(_) => "a runtime manifest is a few KiB; check that the path names the right file",
+        ReadError::TooLarge(_) => "even a manifest of 10 000 runtimes is about 1 MiB; check that the path names the right file",
         ReadError::NotUtf8(_) => "save the manifest as UTF-8",
     }
 }
