@@ -43,6 +43,11 @@ impl Knobs {
         Knobs { request: None }
     }
 
+    /// Every variable this work sees: the request's, else the daemon's.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        self.request.clone().unwrap_or_else(capture)
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         match &self.request {
             Some(map) => map.get(name).cloned(),

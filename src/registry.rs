@@ -714,7 +714,7 @@ impl Doc<'_> {
     }
 }
 
-fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     id.len() <= 64 && id.starts_with(alnum) && id.chars().all(|c| alnum(c) || ".-_".contains(c))
 }

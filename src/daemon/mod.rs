@@ -155,7 +155,7 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
             .mode(0o600)
             .create_tokio()
             .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
-        std::fs::write(paths.pid_file(), format!("{}\n", std::process::id()))?;
+        crate::fsx::write(&paths.pid_file(), format!("{}\n", std::process::id()).as_bytes())?;
         let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override);
         announce_ready(notify, &socket);
         accept_until_shutdown(listener, ctx.clone()).await;
