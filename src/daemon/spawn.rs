@@ -18,13 +18,25 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
 /// The daemon log is rotated to `daemon.log.1` when a new daemon starts past this size.
 const LOG_ROTATE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Spawns the daemon and waits for its start-up report. Every failure is
-/// "daemon unreachable" (exit 3) carrying the daemon's own reason.
+/// Spawns the daemon and waits for its start-up report. A daemon that
+/// refused the user's own settings (a broken manifest, a bad knob) is a
+/// failure to fix (exit 1, the reason as the daemon gave it); any other
+/// start failure means there is no daemon (exit 3) and carries its reason.
 pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
     spawn_and_wait(paths).map_err(|e| {
+        if settings_are_broken() {
+            return e;
+        }
         ArwError::DaemonUnreachable { socket: paths.socket(), home: paths.home.clone(), reason: format!("{e:#}") }
             .into()
     })
+}
+
+/// Whether the daemon this client starts would refuse its settings: asked
+/// only after a failed start, so the healthy path pays nothing for it.
+fn settings_are_broken() -> bool {
+    let idle = std::env::var("ARW_IDLE_TIMEOUT_SECS").is_ok_and(|v| v.trim().parse::<u64>().is_err());
+    idle || crate::registry::load(None, |k| std::env::var(k).ok()).is_err()
 }
 
 fn spawn_and_wait(paths: &Paths) -> Result<u32> {
