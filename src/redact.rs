@@ -124,7 +124,8 @@ mod tests {
     /// The four words in any case make a name secret; a file or path name does not.
     #[test]
     fn secret_names() {
-        for name in ["HF_TOKEN", "my_token", "OPENAI_API_KEY", "Db_Password", "CLIENT_SECRET", "--api-key", "--hf-token"]
+        for name in
+            ["HF_TOKEN", "my_token", "OPENAI_API_KEY", "Db_Password", "CLIENT_SECRET", "--api-key", "--hf-token"]
         {
             assert!(is_secret_name(name), "{name}");
         }
@@ -139,11 +140,20 @@ mod tests {
     fn command_line_hides_values() {
         let env = vars(&[("MY_TOKEN", "tok-123456"), ("LLAMA_MODEL_PATH", "/m/x.gguf"), ("USE_KEY", "1")]);
         let r = Redactor::from_vars(&env);
-        let args: Vec<String> =
-            ["--model", "/m/x.gguf", "--header", "Bearer tok-123456", "--api-key", "plain", "--hf-token=abc", "-t", "1"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let args: Vec<String> = [
+            "--model",
+            "/m/x.gguf",
+            "--header",
+            "Bearer tok-123456",
+            "--api-key",
+            "plain",
+            "--hf-token=abc",
+            "-t",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let line = r.command_line("/bin/server", &args);
         assert_eq!(line, "/bin/server --model /m/x.gguf --header Bearer *** --api-key *** --hf-token=*** -t 1");
         assert!(!line.contains("tok-123456"));

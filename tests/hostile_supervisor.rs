@@ -154,7 +154,8 @@ fn runtimes_get_a_minimal_environment() {
 fn chatty_runtime_log_is_rotated_while_running() {
     const MIB: u64 = 1024 * 1024;
     // 48 MiB in 1 MiB bursts, then a marker; the runtime keeps running.
-    let script = "i=0; while [ $i -lt 48 ]; do head -c 1048575 /dev/zero | tr '\\0' x; echo; i=$((i+1)); sleep 0.02; done; \
+    let script =
+        "i=0; while [ $i -lt 48 ]; do head -c 1048575 /dev/zero | tr '\\0' x; echo; i=$((i+1)); sleep 0.02; done; \
                   echo chatty-done; exec sleep 300";
     let arw = Arw::with_config(&process_runtime("chatty", script, ""));
     let log = arw.home.join("logs/runtimes/chatty.log");
@@ -192,6 +193,8 @@ fn logs_tail_reads_from_the_end() {
         std::io::Write::write_all(&mut f, format!("\nline {i}").as_bytes()).unwrap();
     }
     std::io::Write::write_all(&mut f, b"\n").unwrap();
+    // Reaped below with wait4, which also reports this child's own peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = arw
         .cmd(&["daemon", "logs", "--runtime", "big", "-n", "3"])
         .stdout(std::process::Stdio::piped())
@@ -282,8 +285,9 @@ fn start_failures_are_said_once_and_plainly() {
          [[runtime]]\nid = \"taken\"\nadapter = \"stub\"\ncommand = {ARW:?}\nport = {port}\nargs = [\"runtime\", \"stub-llama\", \"--port\", \"{{port}}\"]\n"
     );
     let arw = Arw::with_config(&manifest);
-    let status =
-        arw.wait_for(Duration::from_secs(10), "both failed", |s| state(s, "dir") == "error" && state(s, "taken") == "error");
+    let status = arw.wait_for(Duration::from_secs(10), "both failed", |s| {
+        state(s, "dir") == "error" && state(s, "taken") == "error"
+    });
     let reason = runtime(&status, "dir")["reason"].as_str().unwrap();
     assert_eq!(reason, "cannot start `/tmp`: it is a directory; point `command` at the program to run");
     let table = arw.ok(&["runtime", "status"]);

@@ -321,7 +321,9 @@ impl Supervisor {
             }
             Msg::WindowReset { id } => self.on_window_reset(&id),
             Msg::LogRotated { id, generation } => {
-                if let Some(run) = self.find(&id).filter(|rt| rt.generation == generation).and_then(|rt| rt.running.as_mut()) {
+                if let Some(run) =
+                    self.find(&id).filter(|rt| rt.generation == generation).and_then(|rt| rt.running.as_mut())
+                {
                     // This run's output now starts at the top of the file.
                     run.log_offset = 0;
                 }
@@ -446,6 +448,7 @@ impl Supervisor {
             url,
             spec,
             log,
+            rotation_failed: false,
         }));
     }
 
@@ -515,12 +518,8 @@ impl Supervisor {
             rt.totals.automatic += 1;
             let used = rt.budget.used(now);
             rt.state = State::Starting;
-            rt.reason = Some(Reason::RestartScheduled {
-                exit: record.detail,
-                used,
-                max: rt.spec.restart.max_restarts,
-                delay,
-            });
+            rt.reason =
+                Some(Reason::RestartScheduled { exit: record.detail, used, max: rt.spec.restart.max_restarts, delay });
             rt.restart_scheduled = Some(generation);
             let id = id.to_string();
             tokio::spawn(async move {

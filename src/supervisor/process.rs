@@ -69,7 +69,9 @@ fn check_cwd(cwd: Option<&Path>) -> Result<(), String> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(format!("the working directory `{}` (`cwd`) is not a directory; fix `cwd`", dir.display())),
-        Err(_) => Err(format!("the working directory `{}` (`cwd`) does not exist; create it or fix `cwd`", dir.display())),
+        Err(_) => {
+            Err(format!("the working directory `{}` (`cwd`) does not exist; create it or fix `cwd`", dir.display()))
+        }
     }
 }
 

@@ -16,11 +16,24 @@ pub enum Reason {
     /// Crashed with the automatic budget spent: waits for the window.
     BudgetExhausted,
     /// Crashed and `max_restarts = 0`.
-    RestartsOff { exit: String },
+    RestartsOff {
+        exit: String,
+    },
     /// Crashed; an automatic restart is scheduled.
-    RestartScheduled { exit: String, used: u32, max: u32, delay: Duration },
-    StartupTimeout { ms: u64 },
-    Unhealthy { why: String, failures: u32, threshold: u32 },
+    RestartScheduled {
+        exit: String,
+        used: u32,
+        max: u32,
+        delay: Duration,
+    },
+    StartupTimeout {
+        ms: u64,
+    },
+    Unhealthy {
+        why: String,
+        failures: u32,
+        threshold: u32,
+    },
     /// The process could not be started; the text says why and what to do.
     StartFailed(String),
 }
@@ -39,7 +52,9 @@ impl fmt::Display for Reason {
                 write!(f, "{exit}; restart {used} of {max} in {:.1}s", delay.as_secs_f64())
             }
             Reason::StartupTimeout { ms } => write!(f, "not ready after {ms} ms; stopping it"),
-            Reason::Unhealthy { why, failures, threshold } => write!(f, "{why} ({failures} of {threshold} failed probes)"),
+            Reason::Unhealthy { why, failures, threshold } => {
+                write!(f, "{why} ({failures} of {threshold} failed probes)")
+            }
             Reason::StartFailed(why) => f.write_str(why),
         }
     }

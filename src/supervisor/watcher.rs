@@ -25,6 +25,8 @@ pub struct Watch {
     pub spec: RuntimeSpec,
     /// The log the process writes to, kept under the rotation limit.
     pub log: std::path::PathBuf,
+    /// A rotation failed and was logged: say it once per run, not every check.
+    pub rotation_failed: bool,
 }
 
 /// Follows one process: its exit is reported the moment `wait` returns;
@@ -49,7 +51,7 @@ pub async fn watch_process(mut w: Watch) {
                     let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
                     return;
                 }
-                _ = rotation.tick() => rotate(&w).await,
+                _ = rotation.tick() => rotate(&mut w).await,
                 _ = &mut settle => break,
             }
         }
@@ -76,7 +78,7 @@ pub async fn watch_process(mut w: Watch) {
                     let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
                     return;
                 }
-                _ = rotation.tick() => rotate(&w).await,
+                _ = rotation.tick() => rotate(&mut w).await,
                 Some(result) = &mut probe => break result,
             }
         };
@@ -90,14 +92,17 @@ pub async fn watch_process(mut w: Watch) {
 }
 
 /// Copy-truncates the log once it is past the limit, off the actor's thread.
-async fn rotate(w: &Watch) {
+async fn rotate(w: &mut Watch) {
     let path = w.log.clone();
     match tokio::task::spawn_blocking(move || logfile::rotate_if_large(&path)).await {
         Ok(Ok(true)) => {
             let _ = w.tx.send(Msg::LogRotated { id: w.id.clone(), generation: w.generation });
         }
         Ok(Ok(false)) => {}
-        Ok(Err(e)) => crate::dlog!("`{}`: cannot rotate `{}`: {e}", w.id, w.log.display()),
-        Err(_) => {}
+        Ok(Err(e)) if !w.rotation_failed => {
+            w.rotation_failed = true;
+            crate::dlog!("`{}`: cannot rotate `{}` (its log keeps growing): {e}", w.id, w.log.display());
+        }
+        Ok(Err(_)) | Err(_) => {}
     }
 }
