@@ -174,8 +174,9 @@ fn chatty_runtime_log_is_rotated_while_running() {
     assert!(size < 24 * MIB, "log is {size} bytes after writing 48 MiB");
     assert!(old > 16 * MIB && old < 32 * MIB, "rotated part is {old} bytes");
     assert!(largest < 32 * MIB, "the log grew to {largest} bytes before a rotation");
-    let head = std::fs::read(&log).unwrap();
-    assert!(head.starts_with(b"=== arw: log rotated"), "the log says where the rest went");
+    // The runtime may write before the note lands: it is near the top, not first.
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    assert!(text.contains("=== arw: log rotated at "), "the log says where the rest went");
 }
 
 /// #11.9: `daemon logs --runtime` reads the tail from the end: a 300 MB log costs megabytes, not the file.

@@ -5,7 +5,9 @@
 //! start (the daemon's own for auto-starts and automatic restarts):
 //!
 //! - `PATH`, `HOME`, `USER`, `LOGNAME`, `SHELL`, `LANG`, `LANGUAGE`, `LC_*`,
-//!   `TZ`, `TMPDIR`, `LD_LIBRARY_PATH` — what any program expects;
+//!   `TZ`, `TMPDIR`, `LD_LIBRARY_PATH` — what any program expects (a request
+//!   that does not carry one gets the daemon's own: nothing secret, and a
+//!   runtime without `PATH` would not start);
 //! - `XDG_CACHE_HOME`, `LLAMA_CACHE` — where llama.cpp keeps `-hf` downloads;
 //! - `LLAMA_ARG_*`, `LLAMA_LOG_*`, `GGML_*` — llama.cpp's own settings;
 //! - `CUDA_*`, `NVIDIA_*`, `ROCR_*`, `HIP_*`, `HSA_*`, `OMP_*`, `VK_*`,
@@ -56,11 +58,24 @@ pub fn passes(name: &str) -> bool {
     NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The runtime's whole environment: the minimum taken from `vars`, then the
+/// Basics a request may leave out; the daemon's own value then stands in.
+fn basic(name: &str) -> bool {
+    NAMES.contains(&name) || name.starts_with("LC_")
+}
+
+/// The runtime's whole environment: the daemon's basics, the minimum from
+/// `work` (the requesting command's variables) over them, then the
 /// manifest's (already expanded) `env`.
-pub fn build(vars: &BTreeMap<String, String>, manifest: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> =
-        vars.iter().filter(|(k, _)| passes(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+pub fn build(
+    daemon: &BTreeMap<String, String>,
+    work: &BTreeMap<String, String>,
+    manifest: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let pick = |vars: &BTreeMap<String, String>, keep: fn(&str) -> bool| {
+        vars.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+    };
+    let mut env: BTreeMap<String, String> = pick(daemon, basic).into_iter().collect();
+    env.extend(pick(work, passes));
     env.extend(manifest.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
 }
@@ -69,11 +84,16 @@ pub fn build(vars: &BTreeMap<String, String>, manifest: &BTreeMap<String, String
 mod tests {
     use super::*;
 
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     /// Secrets and unrelated variables stay out; the minimum and the
-    /// manifest's entries get in, the manifest winning.
+    /// manifest's entries get in, the manifest winning; a request without
+    /// `PATH` gets the daemon's, but never the daemon's tuning knobs.
     #[test]
     fn minimum_plus_manifest() {
-        let vars: BTreeMap<String, String> = [
+        let work = map(&[
             ("PATH", "/bin"),
             ("HF_TOKEN", "hf_secret"),
             ("OPENAI_API_KEY", "sk"),
@@ -81,19 +101,18 @@ mod tests {
             ("CUDA_VISIBLE_DEVICES", "0"),
             ("LLAMA_ARG_CTX_SIZE", "512"),
             ("RANDOM_THING", "x"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let manifest: BTreeMap<String, String> = [("HF_TOKEN", "asked"), ("LC_ALL", "en_US.UTF-8")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let env = build(&vars, &manifest);
+        ]);
+        let manifest = map(&[("HF_TOKEN", "asked"), ("LC_ALL", "en_US.UTF-8")]);
+        let env = build(&BTreeMap::new(), &work, &manifest);
         let keys: Vec<&str> = env.keys().map(String::as_str).collect();
         assert_eq!(keys, ["CUDA_VISIBLE_DEVICES", "HF_TOKEN", "LC_ALL", "LLAMA_ARG_CTX_SIZE", "PATH"]);
         assert_eq!(env["HF_TOKEN"], "asked");
         assert_eq!(env["LC_ALL"], "en_US.UTF-8");
-        assert!(!build(&vars, &BTreeMap::new()).contains_key("HF_TOKEN"));
+        assert!(!build(&BTreeMap::new(), &work, &BTreeMap::new()).contains_key("HF_TOKEN"));
+
+        let daemon =
+            map(&[("PATH", "/daemon/bin"), ("HOME", "/home/d"), ("CUDA_VISIBLE_DEVICES", "1"), ("HF_TOKEN", "d")]);
+        let env = build(&daemon, &map(&[("PATH", "/request/bin")]), &BTreeMap::new());
+        assert_eq!(env, map(&[("HOME", "/home/d"), ("PATH", "/request/bin")]));
     }
 }

@@ -5,8 +5,9 @@
 //! `O_APPEND` descriptor), so a chatty runtime costs the daemon nothing per
 //! line and never waits on it. Rotation is copy-truncate: the watcher checks
 //! the size every [`CHECK_EVERY`]; past the limit it copies the file to
-//! `<id>.log.1` in the kernel (`copy_file_range`) and truncates it, and the
-//! runtime's next append lands at the start. Lines written in the
+//! `<id>.log.1` in the kernel (`copy_file_range`) and truncates it; the
+//! runtime's next append lands at the start, and a note saying where the
+//! rest went follows (after whatever the runtime wrote first). Lines written in the
 //! microseconds between the copy's end and the truncate are lost — the
 //! price of not putting the daemon in the runtime's output path (a pipe
 //! through the daemon would block the runtime whenever the daemon is busy).

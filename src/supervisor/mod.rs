@@ -387,7 +387,7 @@ impl Supervisor {
                 return;
             }
         };
-        let env = env::build(&vars, &manifest_env);
+        let env = env::build(&Knobs::daemon().vars(), &vars, &manifest_env);
         let redactor = crate::redact::Redactor::from_vars(vars.iter().chain(&manifest_env));
         let mut shown = redactor.command_line(&command, &args);
         if !manifest_env.is_empty() {
