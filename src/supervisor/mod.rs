@@ -449,6 +449,7 @@ impl Supervisor {
             spec,
             log,
             rotation_failed: false,
+            log_seen: 0,
         }));
     }
 

@@ -59,3 +59,23 @@ impl fmt::Display for Reason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire text is what `status --json` has always said.
+    #[test]
+    fn wire_texts() {
+        assert_eq!(Reason::BudgetExhausted.to_string(), "restart budget exhausted");
+        assert_eq!(Reason::NotAutoStarted.to_string(), "not started (auto_start = false)");
+        let scheduled = Reason::RestartScheduled {
+            exit: "exited with code 3".into(),
+            used: 1,
+            max: 3,
+            delay: Duration::from_millis(100),
+        };
+        assert_eq!(scheduled.to_string(), "exited with code 3; restart 1 of 3 in 0.1s");
+        assert_eq!(Reason::StartupTimeout { ms: 1500 }.to_string(), "not ready after 1500 ms; stopping it");
+    }
+}

@@ -27,6 +27,8 @@ pub struct Watch {
     pub log: std::path::PathBuf,
     /// A rotation failed and was logged: say it once per run, not every check.
     pub rotation_failed: bool,
+    /// The log's size at the last check, to see how fast it grows.
+    pub log_seen: u64,
 }
 
 /// Follows one process: its exit is reported the moment `wait` returns;
@@ -38,8 +40,8 @@ pub async fn watch_process(mut w: Watch) {
     let timeout = Duration::from_millis(w.spec.health.timeout_ms);
     let mut ready = false;
     let mut deadline_sent = false;
-    let mut rotation = tokio::time::interval(logfile::CHECK_EVERY);
-    rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let rotation = tokio::time::sleep(logfile::CHECK_EVERY);
+    tokio::pin!(rotation);
     if w.url.is_none() {
         // Nothing to probe: a runtime without an endpoint counts as ready
         // once it has stayed up for a while, never merely because it started.
@@ -51,7 +53,10 @@ pub async fn watch_process(mut w: Watch) {
                     let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
                     return;
                 }
-                _ = rotation.tick() => rotate(&mut w).await,
+                _ = &mut rotation => {
+                    let next = rotate(&mut w).await;
+                    rotation.as_mut().reset(tokio::time::Instant::now() + next);
+                }
                 _ = &mut settle => break,
             }
         }
@@ -78,7 +83,10 @@ pub async fn watch_process(mut w: Watch) {
                     let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
                     return;
                 }
-                _ = rotation.tick() => rotate(&mut w).await,
+                _ = &mut rotation => {
+                    let next = rotate(&mut w).await;
+                    rotation.as_mut().reset(tokio::time::Instant::now() + next);
+                }
                 Some(result) = &mut probe => break result,
             }
         };
@@ -91,11 +99,21 @@ pub async fn watch_process(mut w: Watch) {
     }
 }
 
-/// Copy-truncates the log once it is past the limit, off the actor's thread.
-async fn rotate(w: &mut Watch) {
+/// Copy-truncates the log once it is past the limit, off the actor's
+/// thread; returns when to look again: soon while the log grows fast.
+async fn rotate(w: &mut Watch) -> Duration {
+    // A stat per check; the copy only when there is something to rotate.
+    let size = std::fs::symlink_metadata(&w.log).map_or(0, |m| m.len());
+    let grew = size.saturating_sub(w.log_seen);
+    w.log_seen = size;
+    let next = if grew > logfile::FAST_GROWTH { logfile::CHECK_FAST } else { logfile::CHECK_EVERY };
+    if size <= logfile::ROTATE_BYTES {
+        return next;
+    }
     let path = w.log.clone();
     match tokio::task::spawn_blocking(move || logfile::rotate_if_large(&path)).await {
         Ok(Ok(true)) => {
+            w.log_seen = 0;
             let _ = w.tx.send(Msg::LogRotated { id: w.id.clone(), generation: w.generation });
         }
         Ok(Ok(false)) => {}
@@ -105,4 +123,5 @@ async fn rotate(w: &mut Watch) {
         }
         Ok(Err(_)) | Err(_) => {}
     }
+    next
 }
