@@ -57,11 +57,13 @@ pub fn spawn(pgid: u32) -> io::Result<tokio::process::Child> {
     // never returns after it has closed std's error pipe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setpgid(0, pgid) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            // Before joining the group: a group SIGTERM must never run the
+            // daemon's inherited handlers in here.
             for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGPIPE] {
                 libc::signal(sig, libc::SIG_IGN);
+            }
+            if libc::setpgid(0, pgid) != 0 {
+                return Err(io::Error::last_os_error());
             }
             libc::prctl(libc::PR_SET_NAME, c"arw-guard".as_ptr() as libc::c_ulong, 0, 0, 0);
             close_all_but(read);

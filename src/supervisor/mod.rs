@@ -423,6 +423,8 @@ impl Supervisor {
                     let _ = g.wait().await;
                 });
             }
+            // The group is already gone: the exit is on its way to us.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::EPERM)) => {}
             Err(e) => crate::dlog!("`{id}`: no guard for process group {}: {e}", started.pid),
         }
         rt.endpoint = port.map(|p| spec.endpoint(p));
