@@ -99,6 +99,13 @@ impl Knobs {
         Knobs { request: None }
     }
 
+    /// Every variable this work sees: the request's, else the daemon's.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        self.request.clone().unwrap_or_else(|| {
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+        })
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         match &self.request {
             Some(map) => map.get(name).cloned(),

@@ -80,9 +80,13 @@ fn config_that_is_a_fifo_does_not_block_the_daemon() {
 fn config_over_the_size_cap_is_refused() {
     let arw = Arw::with_config("");
     let padding = format!("# {}\n", "x".repeat(1000));
-    std::fs::write(arw.config_path(), stub_runtime("one", &[], "auto_start = false") + &padding.repeat(17 * 1024)).unwrap();
+    std::fs::write(arw.config_path(), stub_runtime("one", &[], "auto_start = false") + &padding.repeat(17 * 1024))
+        .unwrap();
     let err = one_line_failure(&run_within(&arw, &["runtime", "status"], Duration::from_secs(20)));
-    assert!(err.contains("cannot read runtime registry: it is larger than 16 MiB (the cap for a config file)"), "{err}");
+    assert!(
+        err.contains("cannot read runtime registry: it is larger than 16 MiB (the cap for a config file)"),
+        "{err}"
+    );
 }
 
 /// #11.7: a FIFO swapped in for a running daemon's manifest fails `reload`

@@ -361,3 +361,26 @@ fn unwritable_result_fails_the_run() {
     assert_eq!(stage(&doc, "result")["outcome"], "failed");
     assert!(doc["reason"].as_str().unwrap().contains("cannot write"), "{doc:#}");
 }
+
+/// #11.5: a secret passed to a real smoke's runtime (an API key in
+/// LLAMA_SERVER_ARGS, also named by a secret-looking variable) reaches
+/// neither the workspace's manifest.toml nor its runtime.log.
+#[test]
+fn secrets_stay_out_of_the_workspace() {
+    let (Some(bin), Some(model)) = (llama_server(), tiny_gguf()) else { return };
+    let secret = "sk-smoke-secret-4242";
+    let arw = Arw::new()
+        .env("LLAMA_SERVER_BIN", bin.to_str().unwrap())
+        .env("LLAMA_MODEL_PATH", model.to_str().unwrap())
+        .env("LLAMA_SERVER_ARGS", &format!("--api-key {secret}"))
+        .env("LLAMA_API_KEY", secret)
+        .env("RUNTIME_SMOKE_TIMEOUT_SECS", "60");
+    let (_, doc) = smoke(&arw, &["--mode", "real"]);
+    let ws = std::path::PathBuf::from(doc["workspace"].as_str().unwrap_or_else(|| panic!("no workspace: {doc:#}")));
+    for file in ["manifest.toml", "runtime.log"] {
+        let text = std::fs::read_to_string(ws.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(!text.contains(secret), "{file} shows the secret:\n{text}");
+    }
+    let manifest = std::fs::read_to_string(ws.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("***"), "the redaction is visible: {manifest}");
+}

@@ -176,11 +176,14 @@ pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
 
 pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
     let path = match &runtime {
-        Some(id) => crate::supervisor::log_path(&ctx.paths.runtime_logs_dir(), id),
+        Some(id) => crate::supervisor::checked_log_path(&ctx.paths.runtime_logs_dir(), id).map_err(|message| {
+            ArwError::Remote { kind: crate::protocol::ErrorKind::BadRequest, message, hint: None }
+        })?,
         None => ctx.paths.daemon_log(),
     };
-    let text = match std::fs::read(&path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    // From the end of the file: a 200 MB log costs what its last lines cost.
+    let tail = match crate::supervisor::logfile::tail(&path, lines) {
+        Ok(tail) => tail,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ArwError::Remote {
                 kind: crate::protocol::ErrorKind::BadRequest,
@@ -194,8 +197,7 @@ pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     };
-    let all: Vec<&str> = text.lines().collect();
-    for line in &all[all.len().saturating_sub(lines)..] {
+    for line in &tail {
         out::println(line)?;
     }
     Ok(Exit::Ok)

@@ -105,8 +105,9 @@ impl Ctx {
     }
 }
 
+/// `${VAR}` names in the manifest's runtime args and `env` values.
 fn env_refs_of(registry: &Registry) -> Vec<String> {
-    crate::knobs::referenced_vars(registry.runtimes.iter().flat_map(|r| r.args.iter()))
+    crate::knobs::referenced_vars(registry.runtimes.iter().flat_map(|r| r.args.iter().chain(r.env.values())))
 }
 
 /// Runs the daemon in the foreground until it is told to stop.
@@ -159,7 +160,7 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
             .mode(0o600)
             .create_tokio()
             .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
-        std::fs::write(paths.pid_file(), format!("{}\n", std::process::id()))?;
+        crate::fsx::write(&paths.pid_file(), format!("{}\n", std::process::id()).as_bytes())?;
         let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override);
         announce_ready(notify, &socket);
         socket::accept_until_shutdown(listener, ctx.clone()).await;

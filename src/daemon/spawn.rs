@@ -4,8 +4,9 @@
 //! `logs/daemon.log`) with its stdout on a pipe. It writes one line there
 //! once it listens — `ready <pid>` or `error: <why>` — so the client waits
 //! for an event, not a polling loop, and can show the real reason a start
-//! failed.
+//! failed. `logs/daemon.log` is opened without following a planted symlink.
 
+use crate::error::ArwError;
 use crate::paths::Paths;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{BufRead, BufReader};
@@ -17,18 +18,35 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
 /// The daemon log is rotated to `daemon.log.1` when a new daemon starts past this size.
 const LOG_ROTATE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Spawns the daemon and waits for its start-up report.
+/// Spawns the daemon and waits for its start-up report. A daemon that
+/// refused the user's own settings (a broken manifest, a bad knob) is a
+/// failure to fix (exit 1, the reason as the daemon gave it); any other
+/// start failure means there is no daemon (exit 3) and carries its reason.
 pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
+    spawn_and_wait(paths).map_err(|e| {
+        if settings_are_broken() {
+            return e;
+        }
+        ArwError::DaemonUnreachable { socket: paths.socket(), home: paths.home.clone(), reason: format!("{e:#}") }
+            .into()
+    })
+}
+
+/// Whether the daemon this client starts would refuse its settings: asked
+/// only after a failed start, so the healthy path pays nothing for it.
+fn settings_are_broken() -> bool {
+    let idle = std::env::var("ARW_IDLE_TIMEOUT_SECS").is_ok_and(|v| v.trim().parse::<u64>().is_err());
+    idle || crate::registry::load(None, |k| std::env::var(k).ok()).is_err()
+}
+
+fn spawn_and_wait(paths: &Paths) -> Result<u32> {
     let exe = std::env::current_exe().context("cannot find the arw executable to start the daemon")?;
     let log_path = paths.daemon_log();
-    if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+    crate::fsx::ensure_private_dir(&paths.logs_dir())?;
+    if std::fs::symlink_metadata(&log_path).is_ok_and(|m| m.is_file() && m.len() > LOG_ROTATE_BYTES) {
         let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
     }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(paths.daemon_log())
-        .with_context(|| format!("cannot open `{}`", paths.daemon_log().display()))?;
+    let log = crate::fsx::open_append(&log_path)?;
     let mut cmd = Command::new(exe);
     cmd.args(["daemon", "serve"])
         .env("ARW_HOME", &paths.home)
@@ -38,7 +56,8 @@ pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
         .stderr(Stdio::from(log));
     // The daemon inherits this shell's environment: it is the fallback for
     // work no command asks for (auto-started runtimes' `${VAR}`s). Requests
-    // carry their own environment and never read it.
+    // carry their own environment and never read it; runtimes get only the
+    // minimum `supervisor::env` documents.
     // Keep the daemon out of this shell's session and process group, so
     // Ctrl-C in the terminal that started it does not reach it.
     // SAFETY: setsid is async-signal-safe.

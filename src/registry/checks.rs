@@ -19,7 +19,7 @@ pub(super) fn hosts_overlap(a: &str, b: &str) -> bool {
     }
 }
 
-pub(super) fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     id.len() <= 64 && id.starts_with(alnum) && id.chars().all(|c| alnum(c) || ".-_".contains(c))
 }

@@ -10,6 +10,7 @@
 //! client's environment.
 
 mod checks;
+pub use checks::valid_id;
 mod read;
 mod table;
 mod tree;
@@ -150,7 +151,9 @@ fn read_hint(error: &ReadError) -> &'static str {
         }
         ReadError::Io(_) => "check the file's permissions",
         ReadError::NotRegular(_) => "replace it with a regular file, or name one with `--config` or `ARW_CONFIG`",
-        ReadError::TooLarge(_) => "even a manifest of 10 000 runtimes is about 1 MiB; check that the path names the right file",
+        ReadError::TooLarge(_) => {
+            "even a manifest of 10 000 runtimes is about 1 MiB; check that the path names the right file"
+        }
         ReadError::NotUtf8(_) => "save the manifest as UTF-8",
     }
 }
@@ -199,7 +202,7 @@ pub fn load(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result
 
 #[cfg(test)]
 use {
-    checks::{check_placeholders, hosts_overlap, parse_endpoint, valid_id},
+    checks::{check_placeholders, hosts_overlap, parse_endpoint},
     std::fmt,
     tree::{line_col, syntax_key_path},
 };

@@ -309,10 +309,13 @@ impl Run<'_> {
         let ws = self.workspace();
         let manifest_path = ws.join("manifest.toml");
         let text = plan.manifest(&id);
-        if let Err(e) = std::fs::write(&manifest_path, &text) {
+        // The record on disk shows secret-looking values as `***`; the
+        // runtime is registered from the text itself.
+        let shown = crate::redact::manifest(&text, &self.knobs.vars());
+        if let Err(e) = std::fs::write(&manifest_path, shown) {
             return Err(self.fail("launch", t, format!("cannot write `{}`: {e}", manifest_path.display())));
         }
-        let registry = match crate::registry::load_file(&manifest_path) {
+        let registry = match crate::registry::parse(&text, &manifest_path.display().to_string()) {
             Ok(r) => r,
             Err(e) => return Err(self.fail("launch", t, format!("generated manifest is invalid: {e}"))),
         };

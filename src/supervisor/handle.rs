@@ -62,6 +62,11 @@ pub enum Msg {
         id: String,
         generation: u64,
     },
+    /// The running process's log was copy-truncated.
+    LogRotated {
+        id: String,
+        generation: u64,
+    },
 }
 
 /// What the supervisor decided about a restore request.

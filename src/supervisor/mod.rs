@@ -9,9 +9,13 @@
 //! so there are no locks and no races between a crash and a restore.
 
 pub mod budget;
+pub mod env;
+mod guard;
 mod handle;
 pub mod health;
+pub mod logfile;
 pub mod process;
+mod reason;
 mod watcher;
 
 pub use handle::{Handle, Msg, RestoreTicket};
@@ -22,6 +26,7 @@ use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
 use crate::registry::{Registry, RuntimeSpec};
 use budget::{Budget, RestartKind};
 use health::Probe;
+use reason::Reason;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -46,7 +51,7 @@ struct Running {
 struct Runtime {
     spec: RuntimeSpec,
     state: State,
-    reason: Option<String>,
+    reason: Option<Reason>,
     generation: u64,
     endpoint: Option<String>,
     running: Option<Running>,
@@ -59,6 +64,9 @@ struct Runtime {
     start_after_exit: Option<Knobs>,
     /// The generation a scheduled backoff restart is for.
     restart_scheduled: Option<u64>,
+    /// The generation the last counted restore brings up: restores that
+    /// arrive while it is still on its way join it instead of counting again.
+    restoring: Option<u64>,
     ever_started: bool,
     /// Removed by a reload; dropped once its process is gone.
     retired: bool,
@@ -109,7 +117,7 @@ impl Runtime {
         Runtime {
             budget: Budget::new(spec.restart.clone()),
             state: if spec.auto_start { State::Unknown } else { State::Offline },
-            reason: (!spec.auto_start).then(|| "not started (auto_start = false)".to_string()),
+            reason: (!spec.auto_start).then_some(Reason::NotAutoStarted),
             spec,
             generation: 0,
             endpoint: None,
@@ -119,12 +127,23 @@ impl Runtime {
             knobs: Knobs::daemon(),
             start_after_exit: None,
             restart_scheduled: None,
+            restoring: None,
             ever_started: false,
             retired: false,
             ephemeral: false,
             log_path: None,
             on_removed: Vec::new(),
         }
+    }
+
+    /// The generation a restore still on its way will bring up, if any: a
+    /// restore waiting for the old process to stop, or its new process not
+    /// ready yet.
+    fn restore_in_flight(&self) -> Option<u64> {
+        let target = self.restoring?;
+        let stopping = self.start_after_exit.is_some() && target == self.generation + 1;
+        let starting = target == self.generation && self.running.as_ref().is_some_and(|r| !r.ready_seen);
+        (stopping || starting).then_some(target)
     }
 
     fn log_path(&self, logs_dir: &std::path::Path) -> PathBuf {
@@ -137,7 +156,7 @@ impl Runtime {
             name: self.spec.name.clone(),
             adapter: self.spec.adapter,
             state: self.state,
-            reason: self.reason.clone(),
+            reason: self.reason.as_ref().map(Reason::to_string),
             accelerator: self.spec.accelerator,
             modalities: self.spec.modalities.clone(),
             endpoint: self.endpoint.clone(),
@@ -160,6 +179,18 @@ impl Runtime {
 
 pub fn log_path(logs_dir: &std::path::Path, id: &str) -> PathBuf {
     logs_dir.join(format!("{id}.log"))
+}
+
+/// The log of a runtime named on the command line: the id must be one a
+/// manifest could hold, so `../../x` never names a file elsewhere.
+pub fn checked_log_path(logs_dir: &std::path::Path, id: &str) -> Result<PathBuf, String> {
+    if crate::registry::valid_id(id) {
+        return Ok(log_path(logs_dir, id));
+    }
+    let shown: String = id.chars().take(64).flat_map(char::escape_debug).collect();
+    Err(format!(
+        "`{shown}` is not a runtime id (lower-case letters, digits, `.`, `-`, `_`, at most 64); see `arw runtime status` for the ids"
+    ))
 }
 
 impl Supervisor {
@@ -270,7 +301,7 @@ impl Supervisor {
                 if rt.generation != generation || rt.running.as_ref().is_none_or(|r| r.ready_seen) {
                     return false;
                 }
-                rt.reason = Some(format!("not ready after {} ms; stopping it", rt.spec.startup_timeout_ms));
+                rt.reason = Some(Reason::StartupTimeout { ms: rt.spec.startup_timeout_ms });
                 self.stop(&id, ExitCause::StartupTimeout);
                 true
             }
@@ -288,6 +319,15 @@ impl Supervisor {
                 true
             }
             Msg::WindowReset { id } => self.on_window_reset(&id),
+            Msg::LogRotated { id, generation } => {
+                if let Some(run) =
+                    self.find(&id).filter(|rt| rt.generation == generation).and_then(|rt| rt.running.as_mut())
+                {
+                    // This run's output now starts at the top of the file.
+                    run.log_offset = 0;
+                }
+                false
+            }
             Msg::KillDeadline { id, generation } => {
                 if let Some(rt) = self.find(&id) {
                     if rt.generation == generation {
@@ -333,28 +373,62 @@ impl Supervisor {
             },
             None => None,
         };
+        let vars = knobs.vars();
         let expanded: Result<Vec<String>, String> =
             spec.args.iter().map(|a| process::expand(a, port, &knobs)).collect();
         let command = process::expand(&spec.command, port, &knobs);
-        let (command, args) = match (command, expanded) {
-            (Ok(c), Ok(a)) => (c, a),
-            (Err(e), _) | (_, Err(e)) => {
+        let manifest_env: Result<std::collections::BTreeMap<String, String>, String> =
+            spec.env.iter().map(|(k, v)| Ok((k.clone(), process::expand(v, port, &knobs)?))).collect();
+        let (command, args, manifest_env) = match (command, expanded, manifest_env) {
+            (Ok(c), Ok(a), Ok(e)) => (c, a, e),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 fail_to_start(rt, e);
                 return;
             }
         };
+        let env = env::build(&Knobs::daemon().vars(), &vars, &manifest_env);
+        let redactor = crate::redact::Redactor::from_vars(vars.iter().chain(&manifest_env));
+        let mut shown = redactor.command_line(&command, &args);
+        if !manifest_env.is_empty() {
+            shown.push_str(&format!("` with `{}", redactor.env_line(&manifest_env)));
+        }
         let log = rt.log_path(&logs_dir);
+        if rt.log_path.is_none() {
+            // Our own directory: private, and never a planted symlink.
+            if let Err(e) = crate::fsx::ensure_private_dir(&logs_dir) {
+                fail_to_start(rt, format!("cannot prepare the runtime log directory: {e}"));
+                return;
+            }
+        }
         let oom_before = process::oom_kill_count();
-        let started = match process::spawn(&command, &args, &spec.env, spec.cwd.as_deref(), &log) {
+        let launch = process::Launch {
+            command: &command,
+            args: &args,
+            env: &env,
+            cwd: spec.cwd.as_deref(),
+            log_path: &log,
+            shown,
+        };
+        let started = match process::spawn(launch) {
             Ok(s) => s,
             Err(e) => {
-                fail_to_start(rt, format!("cannot start `{command}`: {e}"));
+                fail_to_start(rt, e);
                 return;
             }
         };
+        match guard::spawn(started.pid) {
+            Ok(mut g) => {
+                tokio::spawn(async move {
+                    let _ = g.wait().await;
+                });
+            }
+            // The group is already gone: the exit is on its way to us.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::EPERM)) => {}
+            Err(e) => crate::dlog!("`{id}`: no guard for process group {}: {e}", started.pid),
+        }
         rt.endpoint = port.map(|p| spec.endpoint(p));
         rt.state = State::Starting;
-        rt.reason = Some("waiting for the health probe".to_string());
+        rt.reason = Some(Reason::WaitingForProbe);
         rt.running = Some(Running {
             pid: started.pid,
             started_at: SystemTime::now(),
@@ -374,6 +448,9 @@ impl Supervisor {
             http,
             url,
             spec,
+            log,
+            rotation_failed: false,
+            log_seen: 0,
         }));
     }
 
@@ -417,6 +494,8 @@ impl Supervisor {
         };
         let planned = run.planned;
         rt.last_exit = Some(record.clone());
+        // Nothing listens there any more, whatever happens next.
+        rt.endpoint = None;
         if rt.retired {
             for waiter in rt.on_removed.drain(..) {
                 let _ = waiter.send(());
@@ -430,8 +509,7 @@ impl Supervisor {
         }
         if planned == Some(ExitCause::Stopped) || shutting_down {
             rt.state = State::Offline;
-            rt.reason = Some("stopped".to_string());
-            rt.endpoint = None;
+            rt.reason = Some(Reason::Stopped);
             return true;
         }
         // A crash (or a kill for failed health): restart within the budget.
@@ -442,12 +520,8 @@ impl Supervisor {
             rt.totals.automatic += 1;
             let used = rt.budget.used(now);
             rt.state = State::Starting;
-            rt.reason = Some(format!(
-                "{}; restart {used} of {} in {:.1}s",
-                record.detail,
-                rt.spec.restart.max_restarts,
-                delay.as_secs_f64()
-            ));
+            rt.reason =
+                Some(Reason::RestartScheduled { exit: record.detail, used, max: rt.spec.restart.max_restarts, delay });
             rt.restart_scheduled = Some(generation);
             let id = id.to_string();
             tokio::spawn(async move {
@@ -457,9 +531,9 @@ impl Supervisor {
         } else {
             rt.state = State::Error;
             if rt.spec.restart.max_restarts == 0 {
-                rt.reason = Some(format!("{}; automatic restarts are off (max_restarts = 0)", record.detail));
+                rt.reason = Some(Reason::RestartsOff { exit: record.detail });
             } else {
-                rt.reason = Some("restart budget exhausted".to_string());
+                rt.reason = Some(Reason::BudgetExhausted);
                 if let Some(reset) = rt.budget.reset_at(now) {
                     let wait = reset.duration_since(now).unwrap_or_default();
                     let id = id.to_string();
@@ -497,7 +571,7 @@ impl Supervisor {
             }
             Probe::Loading if !run.ready_seen => {
                 rt.state = State::Starting;
-                rt.reason = Some("loading model".to_string());
+                rt.reason = Some(Reason::LoadingModel);
             }
             Probe::Failed(_) if !run.ready_seen => {
                 // Still inside the start-up deadline: not answering yet is normal.
@@ -509,7 +583,7 @@ impl Supervisor {
                 };
                 run.failures += 1;
                 rt.state = State::Degraded;
-                rt.reason = Some(format!("{why} ({} of {threshold} failed probes)", run.failures));
+                rt.reason = Some(Reason::Unhealthy { why, failures: run.failures, threshold });
                 if run.failures >= threshold {
                     self.stop(id, ExitCause::HealthTimeout);
                 }
@@ -527,7 +601,7 @@ impl Supervisor {
         let now = SystemTime::now();
         let waiting = rt.state == State::Error
             && rt.running.is_none()
-            && rt.reason.as_deref() == Some("restart budget exhausted")
+            && rt.reason == Some(Reason::BudgetExhausted)
             && !shutting_down;
         if !waiting || !rt.budget.allows_automatic(now) {
             return true;
@@ -550,6 +624,12 @@ impl Supervisor {
                 }));
         };
         let now = SystemTime::now();
+        if !req.dry_run {
+            if let Some(generation) = rt.restore_in_flight() {
+                // Twenty parallel restores are one restart, not twenty.
+                return Ok(RestoreTicket { generation, budget: rt.budget.view(now), state: rt.state });
+            }
+        }
         // The very first start of a runtime is not a restart.
         let counts = rt.ever_started;
         if counts && rt.budget.exhausted(now) && !req.force {
@@ -579,11 +659,12 @@ impl Supervisor {
         }
         rt.restart_scheduled = None;
         let generation = rt.generation + 1;
+        rt.restoring = Some(generation);
         let budget = rt.budget.view(now);
         if rt.running.is_some() {
             rt.start_after_exit = Some(knobs);
             rt.state = State::Starting;
-            rt.reason = Some("restoring: stopping the current process".to_string());
+            rt.reason = Some(Reason::Restoring);
             let id = req.id.clone();
             self.stop(&id, ExitCause::Stopped);
         } else {
@@ -647,9 +728,11 @@ impl Supervisor {
     }
 }
 
+/// The reason carries the whole story (what, why, what to change); the
+/// exit record says only that nothing ran, so no view repeats it twice.
 fn fail_to_start(rt: &mut Runtime, detail: String) {
     rt.state = State::Error;
-    rt.reason = Some(detail.clone());
+    rt.reason = Some(Reason::StartFailed(detail));
     rt.endpoint = None;
-    rt.last_exit = Some(process::spawn_failure(detail));
+    rt.last_exit = Some(process::spawn_failure("not started".to_string()));
 }

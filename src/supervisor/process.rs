@@ -1,15 +1,14 @@
 //! Runtime child processes: spawn into their own process group with logs
-//! kept, classify how they ended, and stop whole groups.
+//! kept and a minimal environment, classify how they ended.
 
+use super::logfile;
 use crate::protocol::status::{ExitCause, ExitRecord};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::SystemTime;
 
-/// Log files above this are rotated to `<id>.log.1` at the next start.
-const ROTATE_BYTES: u64 = 16 * 1024 * 1024;
 /// How many of the runtime's last log lines an exit record quotes.
 const TAIL_LINES: usize = 5;
 
@@ -20,54 +19,92 @@ pub struct Started {
     pub log_offset: u64,
 }
 
-/// Opens (and rotates) the runtime's log, writes a header for this start.
-fn open_log(path: &Path, header: &str) -> std::io::Result<(File, u64)> {
-    if std::fs::metadata(path).map(|m| m.len() > ROTATE_BYTES).unwrap_or(false) {
-        let mut rotated = path.as_os_str().to_owned();
-        rotated.push(".1");
-        std::fs::rename(path, PathBuf::from(rotated))?;
-    }
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    file.write_all(header.as_bytes())?;
-    let offset = file.metadata()?.len();
-    Ok((file, offset))
+/// Everything one start needs, already expanded.
+pub struct Launch<'a> {
+    pub command: &'a str,
+    pub args: &'a [String],
+    /// The whole environment: nothing else is inherited.
+    pub env: &'a BTreeMap<String, String>,
+    pub cwd: Option<&'a Path>,
+    pub log_path: &'a Path,
+    /// The command line and manifest env as the log header shows them,
+    /// secrets already hidden.
+    pub shown: String,
 }
 
-/// Spawns `command args` in a new process group, stdout and stderr appended
-/// to `log_path`, stdin closed.
-pub fn spawn(
-    command: &str,
-    args: &[String],
-    env: &std::collections::BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    log_path: &Path,
-) -> std::io::Result<Started> {
-    let header = format!(
-        "\n=== arw: starting `{}{}{}` at {} ===\n",
-        command,
-        if args.is_empty() { "" } else { " " },
-        args.join(" "),
-        crate::time::now_rfc3339()
-    );
-    let (log, log_offset) = open_log(log_path, &header)?;
-    let mut cmd = tokio::process::Command::new(command);
-    cmd.args(args)
-        .envs(env)
+/// Spawns the command in a new process group with exactly `env`, stdout and
+/// stderr appended to the log, stdin closed. The error says what is wrong
+/// and what to change.
+pub fn spawn(l: Launch) -> Result<Started, String> {
+    check_cwd(l.cwd)?;
+    check_command(l.command, l.cwd)?;
+    let header = format!("\n=== arw: starting `{}` at {} ===\n", l.shown, crate::time::now_rfc3339());
+    let (log, log_offset) =
+        logfile::open_for_run(l.log_path, &header).map_err(|e| format!("cannot open the runtime log: {e}"))?;
+    let out = log.try_clone().map_err(|e| format!("cannot open the runtime log: {e}"))?;
+    let mut cmd = tokio::process::Command::new(l.command);
+    cmd.args(l.args)
+        .env_clear()
+        .envs(l.env)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone()?))
+        .stdout(Stdio::from(out))
         .stderr(Stdio::from(log))
         .process_group(0)
         .kill_on_drop(false);
-    if let Some(dir) = cwd {
+    if let Some(dir) = l.cwd {
         cmd.current_dir(dir);
     }
     // SAFETY: the closure only calls prctl, which is async-signal-safe.
     unsafe {
         cmd.pre_exec(crate::sys::die_with_parent);
     }
-    let child = cmd.spawn()?;
+    let child = cmd.spawn().map_err(|e| spawn_error(l.command, l.env, &e))?;
     let pid = child.id().unwrap_or(0);
     Ok(Started { child, pid, log_offset })
+}
+
+/// A missing `cwd` would otherwise surface as the command being missing.
+fn check_cwd(cwd: Option<&Path>) -> Result<(), String> {
+    let Some(dir) = cwd else { return Ok(()) };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("the working directory `{}` (`cwd`) is not a directory; fix `cwd`", dir.display())),
+        Err(_) => {
+            Err(format!("the working directory `{}` (`cwd`) does not exist; create it or fix `cwd`", dir.display()))
+        }
+    }
+}
+
+/// Names the usual mistakes in a command given as a path; `exec` would
+/// only say "Permission denied" for a directory.
+fn check_command(command: &str, cwd: Option<&Path>) -> Result<(), String> {
+    if !command.contains('/') {
+        return Ok(());
+    }
+    let path = match cwd {
+        Some(dir) if Path::new(command).is_relative() => dir.join(command),
+        _ => Path::new(command).to_path_buf(),
+    };
+    match std::fs::metadata(&path) {
+        Err(_) => Err(format!("cannot start `{command}`: it does not exist; install it or fix `command`")),
+        Ok(m) if m.is_dir() => {
+            Err(format!("cannot start `{command}`: it is a directory; point `command` at the program to run"))
+        }
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Err(format!("cannot start `{command}`: it is not executable; `chmod +x` it or fix `command`"))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+fn spawn_error(command: &str, env: &BTreeMap<String, String>, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound && !command.contains('/') {
+        let path = env.get("PATH").map(String::as_str).unwrap_or("");
+        return format!(
+            "cannot start `{command}`: not found on PATH (`{path}`); install it or give its full path in `command`"
+        );
+    }
+    format!("cannot start `{command}`: {e}")
 }
 
 /// What the runtime wrote during one run, for its exit record.
@@ -109,14 +146,7 @@ fn first_error_line(lines: &[String]) -> Option<String> {
 /// The last non-empty lines the runtime wrote since `offset`, and the first
 /// error-looking one among the last 64 KiB of them.
 pub fn log_excerpt(path: &Path, offset: u64) -> LogExcerpt {
-    let Ok(mut file) = File::open(path) else { return LogExcerpt::default() };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = offset.max(len.saturating_sub(64 * 1024)).min(len);
-    if file.seek(SeekFrom::Start(start)).is_err() {
-        return LogExcerpt::default();
-    }
-    let mut buf = Vec::new();
-    let _ = file.read_to_end(&mut buf);
+    let buf = logfile::read_since(path, offset, 64 * 1024);
     let text = String::from_utf8_lossy(&buf);
     let mut lines: Vec<String> = text
         .lines()
@@ -197,8 +227,8 @@ pub fn free_port(host: &str) -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Expands `{port}` and `${VAR}` in one argument; an unset variable is an
-/// error that names it.
+/// Expands `{port}` and `${VAR}` in one argument (or manifest `env`
+/// value); an unset variable is an error that names it.
 pub fn expand(arg: &str, port: Option<u16>, knobs: &crate::knobs::Knobs) -> Result<String, String> {
     let mut out = String::with_capacity(arg.len());
     let mut rest = arg;
@@ -223,7 +253,8 @@ pub fn expand(arg: &str, port: Option<u16>, knobs: &crate::knobs::Knobs) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     /// `{port}` and `${VAR}` expand; an unset variable is named in the error.
     #[test]

@@ -2,7 +2,7 @@
 //! returns, and probes health fast while it starts, then every `interval_ms`.
 
 use super::health::{self, Probe};
-use super::Msg;
+use super::{logfile, Msg};
 use crate::registry::RuntimeSpec;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -23,6 +23,12 @@ pub struct Watch {
     pub http: reqwest::Client,
     pub url: Option<String>,
     pub spec: RuntimeSpec,
+    /// The log the process writes to, kept under the rotation limit.
+    pub log: std::path::PathBuf,
+    /// A rotation failed and was logged: say it once per run, not every check.
+    pub rotation_failed: bool,
+    /// The log's size at the last check, to see how fast it grows.
+    pub log_seen: u64,
 }
 
 /// Follows one process: its exit is reported the moment `wait` returns;
@@ -34,15 +40,25 @@ pub async fn watch_process(mut w: Watch) {
     let timeout = Duration::from_millis(w.spec.health.timeout_ms);
     let mut ready = false;
     let mut deadline_sent = false;
+    let rotation = tokio::time::sleep(logfile::CHECK_EVERY);
+    tokio::pin!(rotation);
     if w.url.is_none() {
         // Nothing to probe: a runtime without an endpoint counts as ready
         // once it has stayed up for a while, never merely because it started.
-        tokio::select! {
-            status = w.child.wait() => {
-                let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
-                return;
+        let settle = tokio::time::sleep(NO_PROBE_SETTLE);
+        tokio::pin!(settle);
+        loop {
+            tokio::select! {
+                status = w.child.wait() => {
+                    let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
+                    return;
+                }
+                _ = &mut rotation => {
+                    let next = rotate(&mut w).await;
+                    rotation.as_mut().reset(tokio::time::Instant::now() + next);
+                }
+                _ = &mut settle => break,
             }
-            _ = tokio::time::sleep(NO_PROBE_SETTLE) => {}
         }
         let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
         ready = true;
@@ -51,26 +67,61 @@ pub async fn watch_process(mut w: Watch) {
     loop {
         let pause = if ready { interval } else { startup_pause };
         startup_pause = (startup_pause * 2).min(STARTUP_PROBE_MAX);
-        let probe = async {
+        let url = w.url.clone();
+        let http = w.http.clone();
+        let probe = async move {
             tokio::time::sleep(pause).await;
-            match &w.url {
-                Some(url) => Some(health::probe(&w.http, url, timeout).await),
+            match &url {
+                Some(url) => Some(health::probe(&http, url, timeout).await),
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            status = w.child.wait() => {
-                let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
-                return;
-            }
-            Some(result) = probe => {
-                ready |= result == Probe::Ready;
-                if !ready && !deadline_sent && started.elapsed() >= startup_deadline {
-                    deadline_sent = true;
-                    let _ = w.tx.send(Msg::StartupDeadline { id: w.id.clone(), generation: w.generation });
+        tokio::pin!(probe);
+        let result = loop {
+            tokio::select! {
+                status = w.child.wait() => {
+                    let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
+                    return;
                 }
-                let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: result });
+                _ = &mut rotation => {
+                    let next = rotate(&mut w).await;
+                    rotation.as_mut().reset(tokio::time::Instant::now() + next);
+                }
+                Some(result) = &mut probe => break result,
             }
+        };
+        ready |= result == Probe::Ready;
+        if !ready && !deadline_sent && started.elapsed() >= startup_deadline {
+            deadline_sent = true;
+            let _ = w.tx.send(Msg::StartupDeadline { id: w.id.clone(), generation: w.generation });
         }
+        let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: result });
     }
+}
+
+/// Copy-truncates the log once it is past the limit, off the actor's
+/// thread; returns when to look again: soon while the log grows fast.
+async fn rotate(w: &mut Watch) -> Duration {
+    // A stat per check; the copy only when there is something to rotate.
+    let size = std::fs::symlink_metadata(&w.log).map_or(0, |m| m.len());
+    let grew = size.saturating_sub(w.log_seen);
+    w.log_seen = size;
+    let next = if grew > logfile::FAST_GROWTH { logfile::CHECK_FAST } else { logfile::CHECK_EVERY };
+    if size <= logfile::ROTATE_BYTES {
+        return next;
+    }
+    let path = w.log.clone();
+    match tokio::task::spawn_blocking(move || logfile::rotate_if_large(&path)).await {
+        Ok(Ok(true)) => {
+            w.log_seen = 0;
+            let _ = w.tx.send(Msg::LogRotated { id: w.id.clone(), generation: w.generation });
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) if !w.rotation_failed => {
+            w.rotation_failed = true;
+            crate::dlog!("`{}`: cannot rotate `{}` (its log keeps growing): {e}", w.id, w.log.display());
+        }
+        Ok(Err(_)) | Err(_) => {}
+    }
+    next
 }
