@@ -302,12 +302,22 @@ fn start_failures_are_said_once_and_plainly() {
     drop(holder);
 }
 
-/// #11.19: a manifest `cwd` that does not exist is reported as the cwd, not as a missing command.
+/// #11.19: a manifest `cwd` that is gone by the time the runtime starts (it
+/// existed when the manifest loaded, which checks it) is reported as the
+/// cwd, not as a missing command.
 #[test]
 fn missing_cwd_is_named() {
-    let manifest = process_runtime("nocwd", "sleep 300", "cwd = \"/nonexistent/arw-dir\"");
-    let arw = Arw::with_config(&manifest);
+    let work = tempfile::Builder::new().prefix("arwcwd").tempdir_in("/tmp").unwrap();
+    let cwd = work.path().join("w");
+    std::fs::create_dir(&cwd).unwrap();
+    let extra = format!("cwd = {:?}\nauto_start = false", cwd.display().to_string());
+    let arw = Arw::with_config(&process_runtime("nocwd", "sleep 300", &extra));
+    arw.status();
+    std::fs::remove_dir(&cwd).unwrap();
+    let out = arw.run(&["runtime", "restore", "--id", "nocwd"]);
+    assert_ne!(out.status.code(), Some(0));
     let status = arw.wait_for(Duration::from_secs(10), "error", |s| state(s, "nocwd") == "error");
     let reason = runtime(&status, "nocwd")["reason"].as_str().unwrap();
-    assert_eq!(reason, "the working directory `/nonexistent/arw-dir` (`cwd`) does not exist; create it or fix `cwd`");
+    let expected = format!("the working directory `{}` (`cwd`) does not exist; create it or fix `cwd`", cwd.display());
+    assert_eq!(reason, expected);
 }
