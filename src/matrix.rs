@@ -207,5 +207,37 @@ pub fn hostname() -> String {
     "local".to_string()
 }
 
+/// Everything wrong with a matrix snapshot, per SPEC §3's promises.
+pub fn problems(matrix: &Matrix, supervisor: &SupervisorView) -> Vec<String> {
+    let mut problems = Vec::new();
+    if matrix.ttl_seconds == 0 {
+        problems.push("ttl_seconds is 0".to_string());
+    }
+    let Some((node, entry)) = matrix.items.iter().next() else {
+        return vec!["the matrix has no node".to_string()];
+    };
+    let s = &entry.status;
+    for (field, value) in [("label", &s.label), ("severity_label", &s.severity_label), ("aria_hint", &s.aria_hint)] {
+        if value.trim().is_empty() {
+            problems.push(format!("status.{field} is empty for node {node}"));
+        }
+    }
+    if s.detail.is_empty() || s.detail.iter().any(|d| d.trim().is_empty()) {
+        problems.push("status.detail is empty".to_string());
+    }
+    let expected_hint = format!("Runtime status {}. {}", s.label, s.detail.join(". "));
+    if s.aria_hint != expected_hint {
+        problems.push(format!("aria_hint {:?} is not composed from label and detail", s.aria_hint));
+    }
+    if entry.runtime.total as usize != supervisor.runtimes.len() {
+        problems.push(format!(
+            "runtime.total is {} but the supervisor has {}",
+            entry.runtime.total,
+            supervisor.runtimes.len()
+        ));
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,6 @@ pub mod feed;
 pub mod forward;
 pub mod service;
 mod socket;
-pub mod spawn;
 
 use crate::accel;
 use crate::paths::Paths;
@@ -29,9 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, watch};
 
-/// Set by the spawning client: the daemon reports its start-up result on
-/// stdout (a pipe) instead of making the client poll the socket.
-pub const NOTIFY_ENV: &str = "ARW_DAEMON_NOTIFY";
 /// How long a new daemon waits for a draining predecessor to release the lock.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests.
@@ -113,7 +109,7 @@ fn env_refs_of(registry: &Registry) -> Vec<String> {
 /// Runs the daemon in the foreground until it is told to stop.
 pub fn serve(opts: ServeOptions) -> Result<()> {
     crate::sys::ignore_sigpipe();
-    let notify = std::env::var_os(NOTIFY_ENV).is_some();
+    let notify = std::env::var_os(crate::protocol::NOTIFY_ENV).is_some();
     let result = serve_inner(opts, notify);
     if let Err(e) = &result {
         if notify {

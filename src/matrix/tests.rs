@@ -165,3 +165,25 @@ fn node_id_must_be_printable() {
     assert!(node_id(&knobs("a\nb")).unwrap_err().contains("not a usable node id"));
     assert!(node_id(&knobs("two words")).is_err());
 }
+
+/// A computed matrix keeps every promise; a broken one is described.
+#[test]
+fn problems_finds_broken_promises() {
+    let runtimes = vec![rt("a", State::Ready, Accelerator::Cpu, 0), rt("b", State::Error, Accelerator::Gpu, 3)];
+    let sup =
+        SupervisorView { generated_at: String::new(), registry_origin: "test".into(), runtimes: runtimes.clone() };
+    let good = matrix(runtimes, HttpSummary::default());
+    assert!(problems(&good, &sup).is_empty(), "{:?}", problems(&good, &sup));
+    let mut bad = good.clone();
+    let entry = bad.items.get_mut("node-a").unwrap();
+    entry.status.aria_hint = "something else".into();
+    entry.status.label.clear();
+    entry.runtime.total = 7;
+    bad.ttl_seconds = 0;
+    let found = problems(&bad, &sup).join("; ");
+    for expected in
+        ["ttl_seconds is 0", "status.label is empty", "not composed from label and detail", "runtime.total is 7"]
+    {
+        assert!(found.contains(expected), "{expected}: {found}");
+    }
+}

@@ -27,6 +27,11 @@ pub use frame::{encode, read_frame, write_frame, write_frame_async, FrameError, 
 pub use status::{RestoreOutcome, RestoreReport, StatusReport};
 pub use weights::*;
 
+/// Set by the spawning client: the daemon reports its start-up result on
+/// stdout (a pipe: `ready <pid>` or `error: <why>`) instead of making the
+/// client poll the socket.
+pub const NOTIFY_ENV: &str = "ARW_DAEMON_NOTIFY";
+
 /// Bumped whenever a message changes shape.
 pub const PROTOCOL_VERSION: u32 = 1;
 

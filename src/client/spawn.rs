@@ -50,7 +50,7 @@ fn spawn_and_wait(paths: &Paths) -> Result<u32> {
     let mut cmd = Command::new(exe);
     cmd.args(["daemon", "serve"])
         .env("ARW_HOME", &paths.home)
-        .env(super::NOTIFY_ENV, "1")
+        .env(crate::protocol::NOTIFY_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log));

@@ -13,13 +13,15 @@
 //! weights, chat, restore) the same between two frames of their stream on
 //! top of their own timeouts; then exit 3 naming the daemon's pid.
 
-use crate::daemon::spawn::spawn_daemon;
+mod spawn;
+
 use crate::error::ArwError;
 use crate::paths::Paths;
 use crate::protocol::{self, Event, Hello, Request, RequestFrame, Response, ServerFrame, Welcome};
 use anyhow::{Context, Result};
 use interprocess::local_socket::prelude::*;
 use interprocess::local_socket::{GenericFilePath, Stream};
+use spawn::spawn_daemon;
 use std::fs::File;
 use std::io::ErrorKind as IoKind;
 use std::time::Duration;
