@@ -1,8 +1,7 @@
 //! Runtime manifests through the daemon: a bad file at start is a clear
 //! error; a bad reload keeps the last good registry.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 /// A malformed manifest stops the daemon from starting with a one-line

@@ -1,7 +1,6 @@
 //! The daemon starts on demand, exactly once, and recovers from a stale socket.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 

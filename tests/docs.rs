@@ -1,7 +1,6 @@
 //! Checked-in completions and man pages match the CLI definition.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn generated(args: &[&str]) -> String {
     let arw = Arw::new();

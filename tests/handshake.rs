@@ -1,8 +1,7 @@
 //! Handshake: a daemon of another build is replaced, or refused with
 //! `--no-restart-daemon`; garbage on the socket never hurts other clients.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;

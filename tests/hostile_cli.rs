@@ -2,8 +2,7 @@
 //! written, untrusted text on a terminal, and commands whose daemon goes
 //! away under them.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::{BufRead, Read};
 use std::process::{Output, Stdio};

@@ -2,8 +2,7 @@
 //! files, colliding ports and missing working directories are refused with a
 //! clear error, and a running daemon keeps serving its last good registry.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};

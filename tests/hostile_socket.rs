@@ -1,9 +1,7 @@
 //! Hostile-input regressions for the socket, the client and the daemon's
 //! limits (issue #11 items 2, 6, 7, 8, 12, 13, 15, 16).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -259,7 +257,7 @@ fn a_large_status_is_readable() {
     let out = arw.run(&["runtime", "status", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.len() > 4 * 1024 * 1024, "the test needs a document over the old 4 MiB limit");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert_eq!(node(&v)["runtime"]["total"], 12_000);
 }
 

@@ -1,8 +1,7 @@
 //! Issue 11, the supervisor's share: planted symlinks, secrets in logs and
 //! environments, log floods, grandchildren of a killed daemon, and wording.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};

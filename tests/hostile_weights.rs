@@ -2,15 +2,10 @@
 //! cache must not be able to do, and the messages that must say what
 //! happened. Every test runs the real `arw` against the local mock hub.
 
-mod common;
-#[path = "common/mock_hub.rs"]
-mod mock_hub;
-
-use common::*;
-use mock_hub::*;
+use crate::common::mock_hub::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 const OTHER: &str = "other/tiny";
 const OTHER_COMMIT: &str = "fedcba9876543210fedcba9876543210fedcba98";
@@ -30,18 +25,6 @@ fn link(arw: &Arw) -> PathBuf {
 }
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs with `--json`; returns the output and the one JSON document on stdout.
-#[track_caller]
-fn run_json(arw: &Arw, args: &[&str]) -> (Output, Value) {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = arw.run(&all);
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr))
-    });
-    (out, doc)
 }
 
 fn model(doc: &Value) -> &Value {
@@ -76,7 +59,7 @@ fn hostile_commit_header_writes_nothing() {
     std::fs::write(&victim, b"the user's own file").unwrap();
     for commit in ["../../../../victim", "../../../../outside/made"] {
         hub.faults(json!({"commit": commit}));
-        let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+        let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
         assert_eq!(out.status.code(), Some(1), "{doc:#}");
         let m = model(&doc);
         assert_eq!(m["status"], "failed", "{doc:#}");
@@ -100,7 +83,7 @@ fn upper_case_commit_is_lower_cased() {
     let Some(mut hub) = MockHub::start() else { return };
     hub.faults(json!({"commit": COMMIT.to_ascii_uppercase()}));
     let arw = arw_for(&hub);
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert!(out.status.success(), "{doc:#}\n{}", text(&out.stderr));
     assert_eq!(model(&doc)["commit"], COMMIT);
     let repo = hub_cache(&arw).join("models--org--tiny");
@@ -124,7 +107,7 @@ fn hostile_etag_writes_nothing() {
     let victim = arw.dir.path().join(".cache/victim");
     std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
     std::fs::write(&victim, b"keep me").unwrap();
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     let msg = model(&doc)["message"].as_str().unwrap();
     assert!(msg.contains("`../../../../victim`") && msg.contains("ETag"), "{msg}");
@@ -181,19 +164,19 @@ fn another_repos_file_of_the_same_name_is_not_reused() {
     let (_, other_sha) = hub.add_repo(OTHER, OTHER_COMMIT, FILE, 2 << 20);
     assert_ne!(other_sha, hub.sha256);
     let arw = arw_for(&hub);
-    let (out, _) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, _) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let other_id = format!("{OTHER}::{FILE}");
 
     let before = hub.file_requests().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", &other_id]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", &other_id]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     let m = model(&doc);
     assert_eq!(m["status"], "needs_opt_in", "{doc:#}");
     assert!(m["message"].as_str().unwrap().contains(&format!("`{REPO}`'s file")), "{doc:#}");
     assert_eq!(hub.file_requests().len(), before, "no network without opt-in");
 
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", &other_id, "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", &other_id, "--allow-downloads"]);
     assert!(out.status.success(), "{doc:#}\n{}", text(&out.stderr));
     let m = model(&doc);
     assert_eq!(m["status"], "downloaded", "{doc:#}");
@@ -209,7 +192,7 @@ fn another_repos_file_of_the_same_name_is_not_reused() {
 
     // Back to org/tiny: found in its own cache entry, offline, and relinked.
     let before = hub.file_requests().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", &format!("{REPO}::{FILE}")]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", &format!("{REPO}::{FILE}")]);
     assert!(out.status.success(), "{doc:#}");
     assert_eq!(model(&doc)["status"], "cached");
     assert_eq!(hub.file_requests().len(), before);
@@ -227,15 +210,15 @@ fn a_plain_file_confirmed_for_one_repo_is_not_another_repos() {
     std::fs::create_dir_all(link(&arw).parent().unwrap()).unwrap();
     std::fs::copy(&hub.model, link(&arw)).unwrap();
     let org_id = format!("{REPO}::{FILE}");
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", &org_id, "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", &org_id, "--allow-downloads"]);
     assert!(out.status.success(), "{doc:#}");
     assert_eq!(model(&doc)["status"], "cached", "the hub's sha256 matched the plain file: {doc:#}");
 
     let before = hub.file_requests().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", &org_id]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", &org_id]);
     assert!(out.status.success(), "reused offline for the repo it was confirmed for: {doc:#}");
     assert_eq!(model(&doc)["path"], link(&arw).display().to_string());
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", &format!("{OTHER}::{FILE}")]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", &format!("{OTHER}::{FILE}")]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(model(&doc)["status"], "needs_opt_in", "{doc:#}");
     assert_eq!(hub.file_requests().len(), before);
@@ -247,11 +230,11 @@ fn a_plain_file_confirmed_for_one_repo_is_not_another_repos() {
 fn offline_blames_hf_hub_offline() {
     let Some(hub) = MockHub::start() else { return };
     let arw = arw_for(&hub).env("HF_HUB_OFFLINE", "1");
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--dry-run", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--dry-run", "--allow-downloads"]);
     assert!(out.status.success(), "{doc:#}");
     let msg = model(&doc)["message"].as_str().unwrap();
     assert!(msg.contains("HF_HUB_OFFLINE") && !msg.contains("add --allow-downloads"), "{msg}");
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert_eq!(out.status.code(), Some(1));
     let msg = model(&doc)["message"].as_str().unwrap();
     assert!(msg.contains("HF_HUB_OFFLINE") && !msg.contains("downloads are off"), "{msg}");
@@ -271,7 +254,7 @@ fn damaged_local_file_without_opt_in_says_damaged() {
     bytes[1000] ^= 0xFF;
     std::fs::create_dir_all(link(&arw).parent().unwrap()).unwrap();
     std::fs::write(link(&arw), &bytes).unwrap();
-    let (out, doc) = run_json(&arw, &["runtime", "weights"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights"]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     let m = model(&doc);
     assert_eq!(m["status"], "mismatch", "{doc:#}");
@@ -283,11 +266,11 @@ fn damaged_local_file_without_opt_in_says_damaged() {
 
     // A damaged cache blob: same verdict; the garbage blob is removed.
     let arw = Arw::new().env("HF_ENDPOINT", &hub.endpoint()).env("ARW_MODEL_SOURCES", sources.to_str().unwrap());
-    let (out, _) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, _) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert!(out.status.success());
     let blob = hub_cache(&arw).join("models--org--tiny/blobs").join(&hub.sha256);
     std::fs::write(&blob, &bytes).unwrap();
-    let (out, doc) = run_json(&arw, &["runtime", "weights"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights"]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(model(&doc)["status"], "mismatch", "{doc:#}");
     assert!(model(&doc)["message"].as_str().unwrap().contains("bad blob was removed"), "{doc:#}");
@@ -310,7 +293,7 @@ fn list_is_honest_about_errors() {
     let not_a_dir = arw.dir.path().join("cache-is-a-file");
     std::fs::write(&not_a_dir, b"").unwrap();
     let arw = arw.env("HF_HUB_CACHE", not_a_dir.to_str().unwrap());
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "list"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "list"]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     let problems = doc["problems"].as_array().expect("problems");
     assert!(problems[0].as_str().unwrap().contains("cannot read"), "{doc:#}");
@@ -326,7 +309,7 @@ fn verify_with_nothing_cached_is_not_a_failure() {
     let out = arw.run(&["runtime", "weights", "verify"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("nothing to verify"), "{}", text(&out.stdout));
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "verify"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "verify"]);
     assert!(out.status.success());
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["models"], json!([]));

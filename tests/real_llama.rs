@@ -3,8 +3,7 @@
 //! memory truth. Skipped outside CI when the components are missing; a
 //! failure in CI.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ fn real_smoke(bin: &std::path::Path, model: &std::path::Path, args: &str) -> Val
         .env("LLAMA_MODEL_PATH", model.to_str().unwrap())
         .env("LLAMA_SERVER_ARGS", args);
     let out = arw.cmd(&["runtime", "smoke", "--json"]).current_dir(arw.dir.path()).output().unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of(&out);
     assert_eq!(doc["outcome"], "passed", "{doc:#}\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0));
     doc

@@ -1,7 +1,6 @@
 //! `arw runtime restore`: supervised restarts against the budget.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 /// Restore of an exhausted runtime exits 4 and says when the window resets;

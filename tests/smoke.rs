@@ -1,8 +1,7 @@
 //! `arw runtime smoke`: every outcome reached for real — passed, failed,
 //! skipped, downgraded — and no child process outlives a run.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::process::Output;
 use std::time::Duration;
@@ -11,13 +10,7 @@ fn smoke(arw: &Arw, extra: &[&str]) -> (Output, Value) {
     let mut args = vec!["runtime", "smoke", "--json"];
     args.extend_from_slice(extra);
     let out = arw.cmd(&args).current_dir(arw.dir.path()).output().unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let doc = json_of(&out);
     (out, doc)
 }
 
@@ -81,7 +74,7 @@ fn simulated_gpu_smoke_passes_against_running_daemon() {
         .env("LLAMA_GPU_SIMULATE", "1")
         .output()
         .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of(&out);
     assert_eq!(doc["outcome"], "passed", "{doc:#}");
     assert_eq!(doc["ran"], "simulated-gpu");
     assert_eq!(doc["gpu"]["simulated"], true);
@@ -206,14 +199,14 @@ fn blocked_loopback_is_skipped() {
         out
     };
     let out = run(&[], &[]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of(&out);
     assert_eq!(doc["outcome"], "skipped", "{doc:#}");
     assert!(doc["reason"].as_str().unwrap().contains("loopback"), "{doc}");
     assert_eq!(out.status.code(), Some(0));
     let out = run(&[], &["--fail-on-skip"]);
     assert_eq!(out.status.code(), Some(5));
     let out = run(&[("RUNTIME_SMOKE_REQUIRE_LOOPBACK", "1")], &[]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of(&out);
     assert_eq!(doc["outcome"], "failed");
     assert_eq!(out.status.code(), Some(1));
 }
@@ -326,7 +319,7 @@ fn concurrent_smokes_keep_their_workspaces() {
         .collect();
     for run in runs {
         let out = run.join().unwrap();
-        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let doc = json_of(&out);
         assert_eq!(doc["outcome"], "passed", "{doc:#}");
         let ws = std::path::PathBuf::from(doc["workspace"].as_str().unwrap());
         assert!(ws.join("result.json").exists(), "{} lost its result", ws.display());
@@ -356,7 +349,7 @@ fn unwritable_result_fails_the_run() {
     std::fs::create_dir(ws.join("result.json")).unwrap();
     let out = run.join().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of(&out);
     assert_eq!(doc["outcome"], "failed", "{doc:#}");
     assert_eq!(stage(&doc, "result")["outcome"], "failed");
     assert!(doc["reason"].as_str().unwrap().contains("cannot write"), "{doc:#}");

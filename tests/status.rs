@@ -1,7 +1,6 @@
 //! `arw runtime status`: the JSON contract, the table, colour rules, --check.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, SystemTime};
 
 /// Every seed field is present with its exact name; a11y strings are
@@ -62,7 +61,7 @@ fn knobs_apply_per_command() {
         .env("ARW_RUNTIME_MATRIX_TTL_SECS", "17")
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     let item = &v["matrix"]["items"]["other-node"];
     assert_eq!(item["accelerators"]["gpu"]["available"], true, "{item:#}");
     assert_eq!(item["accelerators"]["gpu"]["devices"][0]["simulated"], true);

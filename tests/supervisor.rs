@@ -1,8 +1,7 @@
 //! Supervisor: restarts within the budget, exhaustion, exit causes, logs,
 //! event-driven state changes, whole-group stops.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 const FAST_RESTART: &str =
@@ -149,7 +148,7 @@ fn process_runtime_is_not_ready_until_it_stays_up() {
     let manifest = "[[runtime]]\nid = \"brief\"\nadapter = \"process\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 0.3; exit 2\"]\nauto_start = false\n";
     let arw = Arw::with_config(manifest);
     let out = arw.run(&["runtime", "restore", "--id", "brief", "--json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of(&out);
     assert_eq!(doc["outcome"], "failed", "{doc:#}");
     assert_eq!(out.status.code(), Some(1));
     assert!(doc["message"].as_str().unwrap().contains("exited with code 2"), "{doc}");

@@ -2,15 +2,11 @@
 //! Face cache layout, integrity, resume, retries, mirrors, tokens, and the
 //! `list` / `verify` / `path` / `--dry-run` / `--json` outputs.
 
-mod common;
-#[path = "common/mock_hub.rs"]
-mod mock_hub;
-
-use common::*;
-use mock_hub::*;
+use crate::common::mock_hub::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn arw_for(hub: &MockHub) -> Arw {
@@ -43,21 +39,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Runs with `--json`; returns the output and the one JSON document on stdout.
-#[track_caller]
-fn run_json(arw: &Arw, args: &[&str]) -> (Output, Value) {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = arw.run(&all);
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr))
-    });
-    (out, doc)
-}
-
 #[track_caller]
 fn fetch_ok(arw: &Arw) -> Value {
-    let (out, doc) = run_json(arw, &["runtime", "weights", "fetch", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", "--allow-downloads"]);
     assert!(out.status.success(), "fetch failed: {doc:#}\nstderr:\n{}", text(&out.stderr));
     doc
 }
@@ -132,7 +116,7 @@ print(json.dumps({
 "#;
     let out = std::process::Command::new(python).args(["-c", script]).arg(hub_cache(&arw)).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let scan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scan = json_of(&out);
     assert_eq!(scan["warnings"], json!([]), "{scan:#}");
     assert_eq!(
         scan["repos"],
@@ -164,7 +148,7 @@ print(hf_hub_download(repo_id=sys.argv[2], filename=sys.argv[3], cache_dir=sys.a
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let before = hub.file_requests().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights"]);
     assert!(out.status.success(), "{doc:#}\n{}", text(&out.stderr));
     assert_eq!(model(&doc)["status"], "cached");
     assert_eq!(model(&doc)["verified"], true);
@@ -194,7 +178,7 @@ fn no_opt_in_prints_checklist_and_touches_nothing() {
     }
     assert!(out.stdout.is_empty(), "nothing on stdout: {}", text(&out.stdout));
 
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "fetch", FILE]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", FILE]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(model(&doc)["status"], "needs_opt_in");
     assert_eq!(doc["checklist"]["token_found"], false);
@@ -214,7 +198,7 @@ fn cached_files_are_reused_without_network() {
     let arw = arw_for(&hub);
     fetch_ok(&arw);
     let before = hub.file_requests().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights"]);
     assert!(out.status.success(), "{doc:#}");
     assert_eq!(model(&doc)["status"], "cached");
     assert_eq!(hub.file_requests().len(), before);
@@ -225,7 +209,7 @@ fn cached_files_are_reused_without_network() {
     let seed = seed.env("ARW_MODEL_SOURCES", sources.to_str().unwrap());
     std::fs::create_dir_all(link(&seed).parent().unwrap()).unwrap();
     std::fs::copy(&hub.model, link(&seed)).unwrap();
-    let (out, doc) = run_json(&seed, &["runtime", "weights"]);
+    let (out, doc) = seed.run_json(&["runtime", "weights"]);
     assert!(out.status.success(), "{doc:#}\n{}", text(&out.stderr));
     assert_eq!(model(&doc)["status"], "cached");
     assert_eq!(model(&doc)["path"], link(&seed).display().to_string());
@@ -243,7 +227,7 @@ fn checksum_mismatch_is_rejected() {
     };
     hub.faults(json!({"corrupt": true}));
     let arw = arw_for(&hub);
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert_eq!(out.status.code(), Some(1));
     let m = model(&doc);
     assert_eq!(m["status"], "mismatch", "{doc:#}");
@@ -258,7 +242,7 @@ fn checksum_mismatch_is_rejected() {
     let sources = hub.sources_file(json!({"sha256": wrong}));
     let arw = Arw::new().env("HF_ENDPOINT", &hub.endpoint()).env("ARW_MODEL_SOURCES", sources.to_str().unwrap());
     let before = hub.log().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(model(&doc)["status"], "mismatch", "{doc:#}");
     assert!(model(&doc)["message"].as_str().unwrap().contains("pins"));
@@ -453,7 +437,7 @@ fn server_errors_retry_then_fall_back_to_mirror() {
         .env("ARW_MODEL_SOURCES", sources.to_str().unwrap())
         .env("ARW_WEIGHTS_RETRIES", "2")
         .env("ARW_WEIGHTS_BACKOFF_MS", "10");
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert!(out.status.success(), "{doc:#}\n{}", text(&out.stderr));
     let m = model(&doc);
     assert_eq!(m["status"], "downloaded");
@@ -492,7 +476,7 @@ fn unusable_hub_with_pinned_checksum_uses_mirrors() {
     assert_eq!(sha256_of(&blob(&arw, &hub)), hub.sha256);
     assert_eq!(std::fs::canonicalize(link(&arw)).unwrap(), std::fs::canonicalize(blob(&arw, &hub)).unwrap());
     let before = hub.log().len();
-    let (out, doc) = run_json(&arw, &["runtime", "weights"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights"]);
     assert!(out.status.success(), "{doc:#}");
     assert_eq!(model(&doc)["status"], "cached");
     assert_eq!(hub.log().len(), before, "offline reuse");
@@ -509,7 +493,7 @@ fn token_required_and_never_leaked() {
     let token = "hf_MockSecretToken_31337";
     hub.token(Some(token));
     let arw = arw_for(&hub);
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert_eq!(out.status.code(), Some(1));
     let m = model(&doc);
     assert_eq!(m["status"], "needs_token", "{doc:#}");
@@ -570,12 +554,12 @@ fn token_required_and_never_leaked() {
 fn dry_run_reports_fit_without_downloading() {
     let Some(hub) = MockHub::start() else { return };
     let arw = arw_for(&hub);
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--dry-run"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--dry-run"]);
     assert!(out.status.success(), "{doc:#}");
     assert_eq!(model(&doc)["status"], "would_download");
     assert_eq!(hub.file_requests(), Vec::<Value>::new());
 
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--dry-run", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--dry-run", "--allow-downloads"]);
     assert!(out.status.success(), "{doc:#}");
     let m = model(&doc);
     assert_eq!(m["status"], "would_download");
@@ -601,7 +585,7 @@ fn too_big_for_the_disk_is_refused_before_downloading() {
     };
     hub.faults(json!({"fake_size": 1u64 << 50}));
     let arw = arw_for(&hub);
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "--allow-downloads"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "--allow-downloads"]);
     assert_eq!(out.status.code(), Some(1));
     let m = model(&doc);
     assert_eq!(m["status"], "failed", "{doc:#}");
@@ -617,7 +601,7 @@ fn too_big_for_the_disk_is_refused_before_downloading() {
 fn list_verify_path_outputs() {
     let Some(hub) = MockHub::start() else { return };
     let arw = arw_for(&hub);
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "list"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "list"]);
     assert!(out.status.success());
     assert_eq!(model(&doc)["status"], "missing");
     let out = arw.run(&["runtime", "weights", "path", FILE]);
@@ -625,7 +609,7 @@ fn list_verify_path_outputs() {
     assert!(text(&out.stderr).contains("not downloaded"), "{}", text(&out.stderr));
 
     fetch_ok(&arw);
-    let (_, doc) = run_json(&arw, &["runtime", "weights", "list"]);
+    let (_, doc) = arw.run_json(&["runtime", "weights", "list"]);
     let models = doc["models"].as_array().unwrap();
     assert_eq!(models.len(), 1, "{doc:#}");
     assert_eq!(models[0]["status"], "cached");
@@ -635,14 +619,14 @@ fn list_verify_path_outputs() {
     let table = arw.ok(&["runtime", "weights", "list"]);
     assert!(table.contains(&format!("{REPO}::{FILE}")) && table.contains("yes"), "{table}");
 
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "verify"]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "verify"]);
     assert!(out.status.success(), "{doc:#}");
     assert_eq!(model(&doc)["status"], "verified");
     assert_eq!(model(&doc)["sha256"], hub.sha256.as_str());
 
     let path = arw.ok(&["runtime", "weights", "path", FILE]);
     assert_eq!(path, format!("{}\n", link(&arw).display()));
-    let (_, doc) = run_json(&arw, &["runtime", "weights", "path", &format!("{REPO}::{FILE}")]);
+    let (_, doc) = arw.run_json(&["runtime", "weights", "path", &format!("{REPO}::{FILE}")]);
     assert_eq!(model(&doc)["link"], link(&arw).display().to_string());
 
     // Damage one byte: verify says so and exits 1; list stops calling it verified.
@@ -650,10 +634,10 @@ fn list_verify_path_outputs() {
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[1000] ^= 0xFF;
     std::fs::write(&blob, bytes).unwrap();
-    let (out, doc) = run_json(&arw, &["runtime", "weights", "verify", FILE]);
+    let (out, doc) = arw.run_json(&["runtime", "weights", "verify", FILE]);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(model(&doc)["status"], "mismatch");
-    let (_, doc) = run_json(&arw, &["runtime", "weights", "list"]);
+    let (_, doc) = arw.run_json(&["runtime", "weights", "list"]);
     assert_eq!(model(&doc)["verified"], false);
     let out = arw.run(&["runtime", "weights", "list", "--dry-run"]);
     assert_eq!(out.status.code(), Some(2), "--dry-run is for fetch only");

@@ -18,22 +18,6 @@ pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mock_hub.py");
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// `Some(x)`, or: in CI a panic naming what is missing and how to get it;
-/// elsewhere `None` after printing why the test is skipped.
-pub fn require<T>(what: &str, how: &str, found: Option<T>) -> Option<T> {
-    if found.is_none() {
-        if in_ci() {
-            panic!("{what} is required (CI=true): {how}");
-        }
-        eprintln!("skipping: {what} is not available ({how})");
-    }
-    found
-}
-
 pub fn python3() -> Option<PathBuf> {
     let ok = Command::new("python3")
         .arg("--version")
@@ -58,11 +42,8 @@ pub fn hf_python() -> Option<PathBuf> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    require(
-        "Python with huggingface_hub",
-        "run scripts/install-test-python (or set ARW_TEST_HF_PYTHON)",
-        ok.then_some(path),
-    )
+    super::require("Python with huggingface_hub", ok, "run scripts/install-test-python (or set ARW_TEST_HF_PYTHON)")
+        .then_some(path)
 }
 
 pub fn sha256_of(path: &Path) -> String {
@@ -87,7 +68,10 @@ impl MockHub {
     }
 
     pub fn with_size(size: u64) -> Option<MockHub> {
-        let python = require("python3", "install python3 (Debian: apt-get install -y python3)", python3())?;
+        let found = python3();
+        super::require("python3", found.is_some(), "install python3 (Debian: apt-get install -y python3)")
+            .then_some(())?;
+        let python = found?;
         let dir = tempfile::Builder::new().prefix("hub").tempdir_in("/tmp").unwrap();
         let model = dir.path().join("model.gguf");
         let made = Command::new(&python)

@@ -2,6 +2,8 @@
 //! environment, and a daemon stopped on drop.
 #![allow(dead_code)]
 
+pub mod mock_hub;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,6 +89,17 @@ impl Arw {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs with `--json` appended, whatever the exit code; returns the
+    /// output and the one JSON document on stdout.
+    #[track_caller]
+    pub fn run_json(&self, args: &[&str]) -> (Output, Value) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        let doc = json_of(&out);
+        (out, doc)
+    }
+
     #[track_caller]
     pub fn json(&self, args: &[&str]) -> Value {
         let text = self.ok(args);
@@ -138,6 +151,18 @@ pub fn is_daemon_of(pid: u32, home: &Path) -> bool {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     let wanted = format!("ARW_HOME={}", home.display()).into_bytes();
     cmdline.split(|&b| b == 0).any(|a| a == b"serve") && environ.split(|&b| b == 0).any(|v| v == wanted.as_slice())
+}
+
+/// The one JSON document on stdout, or a panic showing both streams.
+#[track_caller]
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// The runtime with `id` in a status document.
