@@ -10,8 +10,8 @@
 //! needs (see [`crate::knobs`]). Every wait has a deadline: the handshake
 //! and quick requests (`status`, `daemon status|reload|stop`) get
 //! `ARW_CLIENT_TIMEOUT_SECS` (default 10) to answer, long requests (smoke,
-//! weights, chat, restore) the same between two frames of their stream on
-//! top of their own timeouts; then exit 3 naming the daemon's pid.
+//! weights, chat, restore) their own timeout and a minute (see
+//! [`patience`]); then exit 3 naming the daemon's pid.
 
 mod spawn;
 
@@ -275,9 +275,30 @@ fn idempotent(request: &Request) -> bool {
     matches!(request, Request::Status | Request::DaemonInfo | Request::Watch)
 }
 
-/// Requests that answer at once; the rest stream for as long as they run.
-fn quick(request: &Request) -> bool {
-    matches!(request, Request::Status | Request::DaemonInfo | Request::Reload | Request::Shutdown)
+/// How long to wait for the next frame of `request`'s answer: quick
+/// requests get `ARW_CLIENT_TIMEOUT_SECS`; long ones their own timeout and
+/// a margin (a smoke with its timeout off waits as long as it runs).
+fn patience(request: &Request) -> Option<Duration> {
+    const MARGIN: Duration = Duration::from_secs(60);
+    let quick_wait = reply_timeout();
+    match request {
+        Request::Restore(r) => Some(Duration::from_millis(r.wait_ms) + MARGIN),
+        // The daemon gives a runtime 300 s to answer a forwarded request.
+        Request::Chat(_) => Some(Duration::from_secs(300) + MARGIN),
+        Request::Smoke(r) => {
+            let knob = |name| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
+            let secs =
+                r.timeout_secs.or_else(|| knob("RUNTIME_SMOKE_TIMEOUT_SECS")).or_else(|| knob("SMOKE_TIMEOUT_SECS"));
+            match secs.unwrap_or(600) {
+                0 => None,
+                secs => Some(Duration::from_secs(secs) + MARGIN),
+            }
+        }
+        // Progress arrives at least every few seconds while anything moves.
+        Request::Weights(_) => Some(Duration::from_secs(600)),
+        // Status, daemon status/reload/stop (and the first frame of a watch).
+        _ => Some(quick_wait),
+    }
 }
 
 /// A daemon that went away under us (restart, stop), as opposed to one that
@@ -300,11 +321,7 @@ impl Client {
         let with_tokens = matches!(request, Request::Weights(_));
         let env = crate::knobs::capture(&self.welcome.env_refs, with_tokens);
         let frame = RequestFrame { id, env, request: request.clone() };
-        // Long requests wait as long as their own timeouts say; a stopped
-        // daemon is still caught between two frames of their stream.
-        let timeout = reply_timeout();
-        let wait = if quick(request) { timeout } else { timeout.max(Duration::from_secs(600)) };
-        let _ = self.stream.set_recv_timeout(Some(wait));
+        let _ = self.stream.set_recv_timeout(patience(request));
         protocol::write_frame(&mut self.stream, &frame)
             .map_err(|e| self.io_error(e, "cannot send the request to the daemon"))?;
         Ok(id)
