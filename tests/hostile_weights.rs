@@ -10,23 +10,6 @@ use std::path::{Path, PathBuf};
 const OTHER: &str = "other/tiny";
 const OTHER_COMMIT: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
-fn arw_for(hub: &MockHub) -> Arw {
-    Arw::new()
-        .env("HF_ENDPOINT", &hub.endpoint())
-        .env("LLAMA_MODEL_SOURCES", &format!("{REPO}::{FILE}"))
-        .env("ARW_WEIGHTS_BACKOFF_MS", "20")
-}
-
-fn hub_cache(arw: &Arw) -> PathBuf {
-    arw.dir.path().join(".cache/huggingface/hub")
-}
-fn link(arw: &Arw) -> PathBuf {
-    arw.home.join("cache/models").join(FILE)
-}
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn model(doc: &Value) -> &Value {
     doc["models"].as_array().and_then(|m| m.last()).expect("one model at least")
 }

@@ -9,16 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn arw_for(hub: &MockHub) -> Arw {
-    Arw::new()
-        .env("HF_ENDPOINT", &hub.endpoint())
-        .env("LLAMA_MODEL_SOURCES", &format!("{REPO}::{FILE}"))
-        .env("ARW_WEIGHTS_BACKOFF_MS", "20")
-}
-
-fn hub_cache(arw: &Arw) -> PathBuf {
-    arw.dir.path().join(".cache/huggingface/hub")
-}
 fn repo_dir(arw: &Arw) -> PathBuf {
     hub_cache(arw).join("models--org--tiny")
 }
@@ -31,14 +21,6 @@ fn blob(arw: &Arw, hub: &MockHub) -> PathBuf {
 fn incomplete(arw: &Arw, hub: &MockHub) -> PathBuf {
     repo_dir(arw).join("blobs").join(format!("{}.incomplete", hub.sha256))
 }
-fn link(arw: &Arw) -> PathBuf {
-    arw.home.join("cache/models").join(FILE)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[track_caller]
 fn fetch_ok(arw: &Arw) -> Value {
     let (out, doc) = arw.run_json(&["runtime", "weights", "fetch", "--allow-downloads"]);

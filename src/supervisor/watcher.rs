@@ -45,20 +45,8 @@ pub async fn watch_process(mut w: Watch) {
     if w.url.is_none() {
         // Nothing to probe: a runtime without an endpoint counts as ready
         // once it has stayed up for a while, never merely because it started.
-        let settle = tokio::time::sleep(NO_PROBE_SETTLE);
-        tokio::pin!(settle);
-        loop {
-            tokio::select! {
-                status = w.child.wait() => {
-                    let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
-                    return;
-                }
-                _ = &mut rotation => {
-                    let next = rotate(&mut w).await;
-                    rotation.as_mut().reset(tokio::time::Instant::now() + next);
-                }
-                _ = &mut settle => break,
-            }
+        if while_running(&mut w, &mut rotation, tokio::time::sleep(NO_PROBE_SETTLE)).await.is_none() {
+            return;
         }
         let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: Probe::Ready });
         ready = true;
@@ -76,19 +64,8 @@ pub async fn watch_process(mut w: Watch) {
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(probe);
-        let result = loop {
-            tokio::select! {
-                status = w.child.wait() => {
-                    let _ = w.tx.send(Msg::Exited { id: w.id, generation: w.generation, status });
-                    return;
-                }
-                _ = &mut rotation => {
-                    let next = rotate(&mut w).await;
-                    rotation.as_mut().reset(tokio::time::Instant::now() + next);
-                }
-                Some(result) = &mut probe => break result,
-            }
+        let Some(Some(result)) = while_running(&mut w, &mut rotation, probe).await else {
+            return;
         };
         ready |= result == Probe::Ready;
         if !ready && !deadline_sent && started.elapsed() >= startup_deadline {
@@ -96,6 +73,30 @@ pub async fn watch_process(mut w: Watch) {
             let _ = w.tx.send(Msg::StartupDeadline { id: w.id.clone(), generation: w.generation });
         }
         let _ = w.tx.send(Msg::Health { id: w.id.clone(), generation: w.generation, probe: result });
+    }
+}
+
+/// Drives `work` while reporting the process's exit the moment it happens
+/// and keeping its log rotated; `None` when the process exited first (its
+/// exit is already reported).
+async fn while_running<F: std::future::Future>(
+    w: &mut Watch,
+    rotation: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    work: F,
+) -> Option<F::Output> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            status = w.child.wait() => {
+                let _ = w.tx.send(Msg::Exited { id: w.id.clone(), generation: w.generation, status });
+                return None;
+            }
+            _ = rotation.as_mut() => {
+                let next = rotate(w).await;
+                rotation.as_mut().reset(tokio::time::Instant::now() + next);
+            }
+            out = &mut work => return Some(out),
+        }
     }
 }
 

@@ -18,6 +18,28 @@ pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mock_hub.py");
 
+/// A private home whose weights commands talk to `hub` about `org/tiny`.
+pub fn arw_for(hub: &MockHub) -> super::Arw {
+    super::Arw::new()
+        .env("HF_ENDPOINT", &hub.endpoint())
+        .env("LLAMA_MODEL_SOURCES", &format!("{REPO}::{FILE}"))
+        .env("ARW_WEIGHTS_BACKOFF_MS", "20")
+}
+
+/// The Hugging Face cache of that home (`$HOME/.cache/huggingface/hub`).
+pub fn hub_cache(arw: &super::Arw) -> PathBuf {
+    arw.dir.path().join(".cache/huggingface/hub")
+}
+
+/// `$ARW_HOME/cache/models/<file>`, the seed's path.
+pub fn link(arw: &super::Arw) -> PathBuf {
+    arw.home.join("cache/models").join(FILE)
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 pub fn python3() -> Option<PathBuf> {
     let ok = Command::new("python3")
         .arg("--version")
