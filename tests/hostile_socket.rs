@@ -353,3 +353,137 @@ fn broken_manifest_is_visible() {
     let detail = node(&arw.status())["status"]["detail"].to_string();
     assert!(!detail.contains("is broken"), "{detail}");
 }
+
+fn hello_frame(arw: &Arw) -> Vec<u8> {
+    let build = arw.json(&["daemon", "status", "--json"])["build_id"].clone();
+    let body = serde_json::to_vec(&serde_json::json!({"protocol": 1, "build_id": build})).unwrap();
+    [(body.len() as u32).to_be_bytes().to_vec(), body].concat()
+}
+
+fn read_frame(s: &mut UnixStream) -> Option<serde_json::Value> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// Kept (#11): a connection that never says hello is cut after 5 s, while
+/// others are served.
+#[test]
+fn silent_connections_are_cut() {
+    let arw = Arw::new();
+    arw.status();
+    let mut silent = UnixStream::connect(arw.home.join("run/arw.sock")).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let reply = read_frame(&mut silent);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(10), "cut after {took:?}");
+    assert!(reply.as_ref().is_none_or(|r| r["result"]["Err"]["kind"] == "bad_frame"), "{reply:?}");
+    arw.status();
+}
+
+/// Kept (#11): 100 000-deep JSON is refused cleanly; 1 000 pipelined
+/// requests are answered in order on one connection.
+#[test]
+fn deep_json_and_pipelining() {
+    let arw = Arw::new();
+    arw.status();
+    let socket = arw.home.join("run/arw.sock");
+    let mut s = UnixStream::connect(&socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&hello_frame(&arw)).unwrap();
+    read_frame(&mut s).expect("welcome");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    s.write_all(&(deep.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(deep.as_bytes()).unwrap();
+    let reply = read_frame(&mut s).expect("an error reply");
+    assert_eq!(reply["result"]["Err"]["kind"], "bad_frame", "{reply}");
+
+    let mut s = UnixStream::connect(&socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&hello_frame(&arw)).unwrap();
+    read_frame(&mut s).expect("welcome");
+    let mut batch = Vec::new();
+    for id in 1..=1000u64 {
+        let body = serde_json::to_vec(&serde_json::json!({"id": id, "request": {"type": "daemon_info"}})).unwrap();
+        batch.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        batch.extend_from_slice(&body);
+    }
+    let mut writer = s.try_clone().unwrap();
+    let send = std::thread::spawn(move || writer.write_all(&batch));
+    for id in 1..=1000u64 {
+        let reply = read_frame(&mut s).unwrap_or_else(|| panic!("no reply {id}"));
+        assert_eq!(reply["id"], id);
+        assert!(reply["result"]["Ok"].is_object(), "{reply}");
+    }
+    send.join().unwrap().unwrap();
+}
+
+/// Kept (#11): a `${VAR}` value is an argument, never shell text.
+#[test]
+fn var_values_never_reach_a_shell() {
+    let work = tempfile::Builder::new().prefix("arwv").tempdir_in("/tmp").unwrap();
+    let marker = work.path().join("pwned");
+    let record = work.path().join("args");
+    let manifest = format!(
+        "[[runtime]]\nid = \"echo\"\nadapter = \"process\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"printf %s \\\"$1\\\" > {} && exec sleep 300\", \"sh\", \"${{EVIL}}\"]\nauto_start = false\n",
+        record.display()
+    );
+    let arw = Arw::with_config(&manifest);
+    let evil = format!("$(touch {}); `touch {}`", marker.display(), marker.display());
+    let out = arw.cmd(&["runtime", "restore", "--id", "echo"]).env("EVIL", &evil).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !record.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), evil, "the runtime got the value as one argument");
+    assert!(!marker.exists(), "the value was run by a shell");
+}
+
+/// A runtime with very long answers: 50 MB plain, 6 MB streamed.
+const BIG_SERVER: &str = r#"
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = b'{"status":"ok"}'
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if req.get("stream"):
+            self.send_response(200); self.send_header("Content-Type", "text/event-stream"); self.send_header("Connection", "close"); self.end_headers()
+            piece = "y" * 1000
+            for _ in range(6000):
+                self.wfile.write(("data: " + json.dumps({"choices": [{"delta": {"content": piece}}]}) + "\n\n").encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.close_connection = True
+            return
+        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "x" * 50_000_000}}]}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+
+/// #11.12: what the daemon serves, the client reads: a 50 MB chat reply
+/// and a 6 MB streamed one arrive whole, exit 0.
+#[test]
+fn large_chat_replies_arrive_whole() {
+    let arw0 = Arw::new();
+    let script = arw0.dir.path().join("big.py");
+    std::fs::write(&script, BIG_SERVER).unwrap();
+    let manifest = format!(
+        "[[runtime]]\nid = \"big\"\nadapter = \"process\"\ncommand = \"/usr/bin/python3\"\nargs = [{:?}, \"{{port}}\"]\nauto_start = true\n[runtime.health]\npath = \"/health\"\n",
+        script.display().to_string()
+    );
+    let arw = Arw::with_config(&manifest);
+    arw.wait_for(Duration::from_secs(20), "big ready", |s| state(s, "big") == "ready");
+    let (out, doc) = arw.run_json(&["chat", "--runtime", "big", "hi"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(doc["choices"][0]["message"]["content"].as_str().unwrap().len(), 50_000_000);
+    let out = arw.run(&["chat", "--runtime", "big", "--stream", "hi"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end().len(), 6_000_000);
+}

@@ -377,3 +377,26 @@ fn secrets_stay_out_of_the_workspace() {
     let manifest = std::fs::read_to_string(ws.join("manifest.toml")).unwrap();
     assert!(manifest.contains("***"), "the redaction is visible: {manifest}");
 }
+
+/// #11.17: a smoke cut by `daemon stop` says the daemon shut down, in
+/// which stage, and leaves no runtime behind — not "exited with code 0".
+#[test]
+fn smoke_cut_by_daemon_stop_says_so() {
+    let arw = Arw::new().env("RUNTIME_SMOKE_STUB_ARGS", "--never-ready");
+    arw.status();
+    let mut cmd = arw.cmd(&["runtime", "smoke", "--json"]);
+    cmd.current_dir(arw.dir.path());
+    let run = std::thread::spawn(move || cmd.output().unwrap());
+    // Stop once the runtime is registered and starting.
+    arw.wait_for(Duration::from_secs(10), "the smoke's runtime", |s| {
+        s["supervisor"]["runtimes"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    arw.ok(&["daemon", "stop"]);
+    let out = run.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_eq!(doc["outcome"], "failed");
+    let reason = doc["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the daemon shut down") && reason.ends_with("in stage `ready`"), "{reason}");
+    assert_runtime_gone(&doc);
+}

@@ -39,6 +39,8 @@ pub struct Host<'a> {
     pub cache_dir: PathBuf,
     /// The latest GPU sample.
     pub gpus: GpuInventory,
+    /// Turns true when the daemon starts shutting down.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -142,18 +144,29 @@ pub async fn run(
         workspace_lock: None,
     };
     let timeout = run.timeout();
+    let mut shutdown = host.shutdown.clone();
     let result = match timeout {
-        Ok(Some(limit)) => match tokio::time::timeout(limit, run.execute()).await {
-            Ok(r) => r,
-            Err(_) => {
-                let (step, since) = (run.step, run.step_started);
-                let why = format!("timeout after {}s in stage `{step}`", limit.as_secs());
-                run.record(step, StageOutcome::Failed, since, "did not finish before the timeout");
-                Err(Halt::Failed(why))
-            }
-        },
-        Ok(None) => run.execute().await,
         Err(e) => Err(Halt::Failed(e)),
+        Ok(limit) => {
+            // The run ends at its timeout or when the daemon shuts down,
+            // whichever comes first, and says which stage it was cut in.
+            let deadline = async {
+                match limit {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let cut = tokio::select! {
+                r = run.execute() => Ok(r),
+                _ = deadline => Err(format!("timeout after {}s", limit.unwrap_or_default().as_secs())),
+                _ = shutdown.wait_for(|s| *s) => Err("the daemon shut down (`arw daemon stop` or a signal)".to_string()),
+            };
+            cut.unwrap_or_else(|why| {
+                let (step, since) = (run.step, run.step_started);
+                run.record(step, StageOutcome::Failed, since, format!("cut short: {why}"));
+                Err(Halt::Failed(format!("{why} in stage `{step}`")))
+            })
+        }
     };
     let (outcome, reason) = match result {
         Ok(()) => match run.downgraded.clone() {

@@ -14,6 +14,7 @@ pub async fn smoke(ctx: &Ctx, req: SmokeRequest, knobs: Knobs, stages: Unbounded
         events: &ctx.events,
         cache_dir: ctx.paths.cache_dir(),
         gpus: ctx.gpus.latest(),
+        shutdown: ctx.shutdown.subscribe(),
     };
     crate::smoke::run(&host, req, knobs, stages).await
 }
