@@ -16,17 +16,20 @@ pub mod health;
 pub mod logfile;
 pub mod process;
 mod reason;
+mod runtime;
 mod watcher;
 
 pub use handle::{Handle, Msg, RestoreTicket};
 
 use crate::knobs::Knobs;
-use crate::protocol::status::{ExitCause, ExitRecord, RestartTotals, RuntimeView, State, SupervisorView};
+use crate::protocol::status::{ExitCause, State, SupervisorView};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
-use crate::registry::{Registry, RuntimeSpec};
-use budget::{Budget, RestartKind};
+use crate::registry::Registry;
+use budget::RestartKind;
 use health::Probe;
 use reason::Reason;
+pub use runtime::{checked_log_path, log_path};
+use runtime::{Running, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -34,48 +37,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// SIGTERM first; SIGKILL the group if it is still there after this.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// A live process of a runtime.
-struct Running {
-    pid: u32,
-    started_at: SystemTime,
-    log_offset: u64,
-    oom_before: Option<u64>,
-    /// Set when arw itself stops the process, so the exit is recorded as
-    /// planned rather than as a crash.
-    planned: Option<ExitCause>,
-    ready_seen: bool,
-    failures: u32,
-}
-
-struct Runtime {
-    spec: RuntimeSpec,
-    state: State,
-    reason: Option<Reason>,
-    generation: u64,
-    endpoint: Option<String>,
-    running: Option<Running>,
-    budget: Budget,
-    totals: RestartTotals,
-    last_exit: Option<ExitRecord>,
-    /// Knobs of the last start, reused for automatic restarts.
-    knobs: Knobs,
-    /// A start to perform as soon as the current process has exited.
-    start_after_exit: Option<Knobs>,
-    /// The generation a scheduled backoff restart is for.
-    restart_scheduled: Option<u64>,
-    /// The generation the last counted restore brings up: restores that
-    /// arrive while it is still on its way join it instead of counting again.
-    restoring: Option<u64>,
-    ever_started: bool,
-    /// Removed by a reload; dropped once its process is gone.
-    retired: bool,
-    /// Registered by a request (smoke), not by the manifest: reloads keep it.
-    ephemeral: bool,
-    log_path: Option<PathBuf>,
-    /// Told when a retired runtime is finally gone.
-    on_removed: Vec<oneshot::Sender<()>>,
-}
 
 struct Supervisor {
     runtimes: Vec<Runtime>,
@@ -110,87 +71,6 @@ pub fn start(registry: Registry, logs_dir: PathBuf) -> Handle {
     }
     tokio::spawn(sup.run(rx));
     Handle { tx, view: view_rx }
-}
-
-impl Runtime {
-    fn new(spec: RuntimeSpec) -> Runtime {
-        Runtime {
-            budget: Budget::new(spec.restart.clone()),
-            state: if spec.auto_start { State::Unknown } else { State::Offline },
-            reason: (!spec.auto_start).then_some(Reason::NotAutoStarted),
-            spec,
-            generation: 0,
-            endpoint: None,
-            running: None,
-            totals: RestartTotals::default(),
-            last_exit: None,
-            knobs: Knobs::daemon(),
-            start_after_exit: None,
-            restart_scheduled: None,
-            restoring: None,
-            ever_started: false,
-            retired: false,
-            ephemeral: false,
-            log_path: None,
-            on_removed: Vec::new(),
-        }
-    }
-
-    /// The generation a restore still on its way will bring up, if any: a
-    /// restore waiting for the old process to stop, or its new process not
-    /// ready yet.
-    fn restore_in_flight(&self) -> Option<u64> {
-        let target = self.restoring?;
-        let stopping = self.start_after_exit.is_some() && target == self.generation + 1;
-        let starting = target == self.generation && self.running.as_ref().is_some_and(|r| !r.ready_seen);
-        (stopping || starting).then_some(target)
-    }
-
-    fn log_path(&self, logs_dir: &std::path::Path) -> PathBuf {
-        self.log_path.clone().unwrap_or_else(|| log_path(logs_dir, &self.spec.id))
-    }
-
-    fn view(&self, now: SystemTime, logs_dir: &std::path::Path) -> RuntimeView {
-        RuntimeView {
-            id: self.spec.id.clone(),
-            name: self.spec.name.clone(),
-            adapter: self.spec.adapter,
-            state: self.state,
-            reason: self.reason.as_ref().map(Reason::to_string),
-            accelerator: self.spec.accelerator,
-            modalities: self.spec.modalities.clone(),
-            endpoint: self.endpoint.clone(),
-            pid: self.running.as_ref().map(|r| r.pid),
-            started_at: self.running.as_ref().map(|r| crate::time::rfc3339(r.started_at)),
-            uptime_secs: self
-                .running
-                .as_ref()
-                .map(|r| now.duration_since(r.started_at).unwrap_or_default().as_secs_f64()),
-            generation: self.generation,
-            auto_start: self.spec.auto_start,
-            last_exit: self.last_exit.clone(),
-            restart_budget: self.budget.view(now),
-            restarts_total: self.totals.clone(),
-            log_path: self.log_path(logs_dir).display().to_string(),
-            ephemeral: self.ephemeral,
-        }
-    }
-}
-
-pub fn log_path(logs_dir: &std::path::Path, id: &str) -> PathBuf {
-    logs_dir.join(format!("{id}.log"))
-}
-
-/// The log of a runtime named on the command line: the id must be one a
-/// manifest could hold, so `../../x` never names a file elsewhere.
-pub fn checked_log_path(logs_dir: &std::path::Path, id: &str) -> Result<PathBuf, String> {
-    if crate::registry::valid_id(id) {
-        return Ok(log_path(logs_dir, id));
-    }
-    let shown: String = id.chars().take(64).flat_map(char::escape_debug).collect();
-    Err(format!(
-        "`{shown}` is not a runtime id (lower-case letters, digits, `.`, `-`, `_`, at most 64); see `arw runtime status` for the ids"
-    ))
 }
 
 impl Supervisor {
