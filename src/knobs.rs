@@ -31,7 +31,48 @@ const PREFIXES: &[&str] = &[
 ];
 /// Standard variables paths and command lookup derive from.
 const STANDARD: &[&str] = &["MODE", "PATH", "HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"];
-/// Credentials: sent only with requests that use them (weights).
+/// A runtime's environment, by exact name.
+pub const RUNTIME_NAMES: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "LD_LIBRARY_PATH",
+    "XDG_CACHE_HOME",
+    "LLAMA_CACHE",
+];
+
+/// A runtime's environment, by prefix.
+pub const RUNTIME_PREFIXES: &[&str] = &[
+    "LC_",
+    "LLAMA_ARG_",
+    "LLAMA_LOG_",
+    "GGML_",
+    "CUDA_",
+    "NVIDIA_",
+    "ROCR_",
+    "HIP_",
+    "HSA_",
+    "OMP_",
+    "VK_",
+    "ONEAPI_",
+    "SYCL_",
+];
+
+/// Whether `name` is part of a runtime's environment (see
+/// `supervisor::env`): what any program expects, llama.cpp's own settings,
+/// GPU backends' device selection.
+pub fn runtime_var(name: &str) -> bool {
+    RUNTIME_NAMES.contains(&name) || RUNTIME_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Credentials: sent only with requests that use them (weights), or when
+/// the daemon's manifest references them (`env = { HF_TOKEN = "${HF_TOKEN}" }`).
 pub const TOKENS: &[&str] = &["HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"];
 
 /// The part of this process's environment a request sends: knob prefixes,
@@ -50,9 +91,12 @@ fn select(
 ) -> BTreeMap<String, String> {
     vars.filter(|(k, _)| {
         if TOKENS.contains(&k.as_str()) {
-            return with_tokens;
+            return with_tokens || env_refs.contains(k);
         }
-        PREFIXES.iter().any(|p| k.starts_with(p)) || STANDARD.contains(&k.as_str()) || env_refs.contains(k)
+        PREFIXES.iter().any(|p| k.starts_with(p))
+            || STANDARD.contains(&k.as_str())
+            || runtime_var(k)
+            || env_refs.contains(k)
     })
     .collect()
 }
@@ -168,6 +212,8 @@ mod tests {
         assert!(!plain.contains_key("AWS_SECRET_ACCESS_KEY"));
         assert!(!plain.contains_key("REFERENCED"));
         assert!(!plain.contains_key("HF_TOKEN"));
+        let asked = select(env(), &["HF_TOKEN".to_string()], false);
+        assert!(asked.contains_key("HF_TOKEN"), "a manifest that references the token gets it");
         let refs = select(env(), &["REFERENCED".to_string()], true);
         assert_eq!(refs.get("REFERENCED").map(String::as_str), Some("y"));
         assert_eq!(refs.get("HF_TOKEN").map(String::as_str), Some("hf_test"));

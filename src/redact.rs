@@ -51,6 +51,23 @@ impl Redactor {
         }
     }
 
+    /// Learns the values of secret-named flags (`--api-key X`,
+    /// `--hf-token=X`) in a command line, to hide them wherever they show up.
+    pub fn learn_flags(&mut self, args: &[String]) {
+        let mut next_is_secret = false;
+        for arg in args {
+            if next_is_secret {
+                self.add(arg);
+                next_is_secret = false;
+                continue;
+            }
+            match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with('-') && is_secret_name(flag) => self.add(value),
+                _ => next_is_secret = arg.starts_with("--") && is_secret_name(arg),
+            }
+        }
+    }
+
     /// `text` with every known secret value replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -101,6 +118,12 @@ pub fn manifest<'a>(text: &str, vars: impl IntoIterator<Item = (&'a String, &'a 
     if let Ok(doc) = text.parse::<toml::Table>() {
         let runtimes = doc.get("runtime").and_then(|v| v.as_array()).cloned().unwrap_or_default();
         for rt in runtimes {
+            let args: Vec<String> = rt
+                .get("args")
+                .and_then(|a| a.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            r.learn_flags(&args);
             let env = rt.get("env").and_then(|e| e.as_table()).cloned().unwrap_or_default();
             for (k, v) in env {
                 if let (true, Some(v)) = (is_secret_name(&k), v.as_str()) {

@@ -487,3 +487,53 @@ fn large_chat_replies_arrive_whole() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end().len(), 6_000_000);
 }
+
+/// #11.5 (outside pass): what a runtime echoes of its secrets — a
+/// `${VAR}` with a secret-looking name, a `--api-key=` flag — is hidden in
+/// restore messages and in `status`.
+#[test]
+fn echoed_secrets_are_hidden_in_status_and_restore() {
+    let manifest = "[[runtime]]\nid = \"sec\"\nadapter = \"process\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"echo error: bad key $1 / $2 >&2; exit 1\", \"sh\", \"${MY_KEY}\", \"--api-key=literalsecret99\"]\nauto_start = false\n[runtime.restart]\nmax_restarts = 0\n";
+    let arw = Arw::with_config(manifest);
+    let out = arw.cmd(&["runtime", "restore", "--id", "sec"]).env("MY_KEY", "verysecretvalue").output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("bad key"), "the runtime's own words are quoted: {said}");
+    let status = String::from_utf8_lossy(&arw.run(&["runtime", "status", "--json"]).stdout).to_string();
+    for text in [&said, &status] {
+        assert!(!text.contains("verysecretvalue") && !text.contains("literalsecret99"), "{text}");
+    }
+}
+
+/// #11.2 (outside pass): a command's device, thread and locale settings
+/// reach the runtime it starts, and a manifest that asks for `${HF_TOKEN}`
+/// gets it; unrelated variables do not travel.
+#[test]
+fn a_commands_runtime_settings_reach_the_runtime() {
+    let work = tempfile::Builder::new().prefix("arwe").tempdir_in("/tmp").unwrap();
+    let dump = work.path().join("env");
+    let manifest = format!(
+        "[[runtime]]\nid = \"envdump\"\nadapter = \"process\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"env > {} && exec sleep 300\"]\nauto_start = false\n[runtime.env]\nHF_TOKEN = \"${{HF_TOKEN}}\"\n",
+        dump.display()
+    );
+    let arw = Arw::with_config(&manifest);
+    let out = arw
+        .cmd(&["runtime", "restore", "--id", "envdump"])
+        .env("HF_TOKEN", "client_tok")
+        .env("OMP_NUM_THREADS", "3")
+        .env("NVIDIA_VISIBLE_DEVICES", "1")
+        .env("LC_ALL", "C.UTF-8")
+        .env("TZ", "UTC")
+        .env("UNRELATED_SETTING", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dump.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let env = std::fs::read_to_string(&dump).unwrap();
+    for line in ["HF_TOKEN=client_tok", "OMP_NUM_THREADS=3", "NVIDIA_VISIBLE_DEVICES=1", "LC_ALL=C.UTF-8", "TZ=UTC"] {
+        assert!(env.lines().any(|l| l == line), "{line} missing from:\n{env}");
+    }
+    assert!(!env.contains("UNRELATED_SETTING"), "{env}");
+}

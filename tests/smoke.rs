@@ -365,15 +365,20 @@ fn secrets_stay_out_of_the_workspace() {
     let arw = Arw::new()
         .env("LLAMA_SERVER_BIN", bin.to_str().unwrap())
         .env("LLAMA_MODEL_PATH", model.to_str().unwrap())
-        .env("LLAMA_SERVER_ARGS", &format!("--api-key {secret}"))
+        .env("LLAMA_SERVER_ARGS", &format!("--api-key {secret} --hf-token=flag-secret-9191"))
         .env("LLAMA_API_KEY", secret)
         .env("RUNTIME_SMOKE_TIMEOUT_SECS", "60");
     let (_, doc) = smoke(&arw, &["--mode", "real"]);
     let ws = std::path::PathBuf::from(doc["workspace"].as_str().unwrap_or_else(|| panic!("no workspace: {doc:#}")));
-    for file in ["manifest.toml", "runtime.log"] {
+    for file in ["manifest.toml", "result.json"] {
         let text = std::fs::read_to_string(ws.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(!text.contains(secret), "{file} shows the secret:\n{text}");
+        assert!(!text.contains(secret) && !text.contains("flag-secret-9191"), "{file} shows a secret:\n{text}");
     }
+    // The runtime's own log holds what llama-server printed; arw's header
+    // line in it must not add the secrets.
+    let log = std::fs::read_to_string(ws.join("runtime.log")).unwrap();
+    let header = log.lines().find(|l| l.contains("--api-key")).unwrap_or_default();
+    assert!(!header.contains(secret) && !header.contains("flag-secret-9191"), "{header}");
     let manifest = std::fs::read_to_string(ws.join("manifest.toml")).unwrap();
     assert!(manifest.contains("***"), "the redaction is visible: {manifest}");
 }

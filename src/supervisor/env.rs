@@ -20,47 +20,14 @@
 
 use std::collections::BTreeMap;
 
-/// Passed through by exact name.
-pub const NAMES: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "LD_LIBRARY_PATH",
-    "XDG_CACHE_HOME",
-    "LLAMA_CACHE",
-];
-
-/// Passed through by prefix.
-pub const PREFIXES: &[&str] = &[
-    "LC_",
-    "LLAMA_ARG_",
-    "LLAMA_LOG_",
-    "GGML_",
-    "CUDA_",
-    "NVIDIA_",
-    "ROCR_",
-    "HIP_",
-    "HSA_",
-    "OMP_",
-    "VK_",
-    "ONEAPI_",
-    "SYCL_",
-];
-
-/// Whether `name` is in the documented minimum.
-pub fn passes(name: &str) -> bool {
-    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
-}
+/// Whether `name` is in the documented minimum (the list lives with the
+/// knobs: the client sends these too, so a command's settings reach the
+/// runtime it starts).
+pub use crate::knobs::runtime_var as passes;
 
 /// Basics a request may leave out; the daemon's own value then stands in.
 fn basic(name: &str) -> bool {
-    NAMES.contains(&name) || name.starts_with("LC_")
+    crate::knobs::RUNTIME_NAMES.contains(&name) || name.starts_with("LC_")
 }
 
 /// The runtime's whole environment: the daemon's basics, the minimum from

@@ -267,7 +267,8 @@ impl Supervisor {
             }
         };
         let env = env::build(&Knobs::daemon().vars(), &vars, &manifest_env);
-        let redactor = crate::redact::Redactor::from_vars(vars.iter().chain(&manifest_env));
+        let mut redactor = crate::redact::Redactor::from_vars(vars.iter().chain(&manifest_env));
+        redactor.learn_flags(&args);
         let mut shown = redactor.command_line(&command, &args);
         if !manifest_env.is_empty() {
             shown.push_str(&format!("` with `{}", redactor.env_line(&manifest_env)));
@@ -317,6 +318,7 @@ impl Supervisor {
             planned: None,
             ready_seen: false,
             failures: 0,
+            redactor,
         });
         // Without an endpoint (a plain `process` runtime) there is nothing to probe.
         let url = rt.endpoint.as_ref().map(|ep| format!("{ep}{}", spec.health.path));
@@ -367,7 +369,11 @@ impl Supervisor {
         };
         // Whatever the leader did, nothing of its group may outlive it.
         let _ = crate::sys::kill_group(run.pid, libc::SIGKILL);
-        let log = process::log_excerpt(&rt.log_path(&logs_dir), run.log_offset);
+        let mut log = process::log_excerpt(&rt.log_path(&logs_dir), run.log_offset);
+        // A runtime that echoes its arguments or environment must not put
+        // their secrets into `status`, restore messages or a smoke's result.
+        log.tail = log.tail.iter().map(|l| run.redactor.redact(l)).collect();
+        log.error_line = log.error_line.map(|l| run.redactor.redact(&l));
         let record = match status {
             Ok(status) => process::classify(status, run.planned, run.oom_before, log),
             Err(e) => process::spawn_failure(format!("lost track of the process: {e}")),

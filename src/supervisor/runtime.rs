@@ -21,6 +21,8 @@ pub(super) struct Running {
     pub(super) planned: Option<ExitCause>,
     pub(super) ready_seen: bool,
     pub(super) failures: u32,
+    /// The secrets this run was given, hidden in what its exit records quote.
+    pub(super) redactor: crate::redact::Redactor,
 }
 
 pub(super) struct Runtime {
