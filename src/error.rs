@@ -53,11 +53,8 @@ pub enum ArwError {
     #[error("ARW_HOME `{home}` is not a directory; point `ARW_HOME` at a directory arw may use")]
     HomeNotADirectory { home: PathBuf },
 
-    #[error(
-        "refusing to use `{path}`: it {why}, so another user could stand in for the arw daemon there; \
-         run `chmod go-w {path}` if it is yours, or point `ARW_HOME` at a directory only you can write"
-    )]
-    UnsafeHome { path: PathBuf, why: String },
+    #[error("refusing to use `{path}`: it {why}, so another user could stand in for the arw daemon there; {fix}")]
+    UnsafeHome { path: PathBuf, why: String, fix: String },
 
     #[error(
         "the socket `{socket}` is served by uid {uid}, not by you (uid {me}); nothing was sent to it. \

@@ -97,6 +97,10 @@ fn clear_nonblock(file: &File) {
 /// Creates `dir` (and missing parents) `0700`; an existing one must be a
 /// real directory, not a symlink, and is tightened to `0700`.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    // A link is refused before anything is created through it.
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(symlink(dir));
+    }
     match std::fs::DirBuilder::new().mode(0o700).recursive(true).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

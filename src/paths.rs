@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Unix sockets carry their path in a fixed `sun_path` buffer (108 bytes on
@@ -63,17 +63,15 @@ impl Paths {
 
     /// Creates every directory arw writes to, each `0700`.
     pub fn ensure_dirs(&self) -> io::Result<()> {
-        for dir in [self.home.clone(), self.logs_dir(), self.runtime_logs_dir(), self.cache_dir()] {
-            create_private_dir(&dir)?;
+        create_private_dir(&self.home)?;
+        // Parents before children, each refused if it is a link: nothing is
+        // ever created through a link planted in `ARW_HOME`.
+        for dir in [self.logs_dir(), self.runtime_logs_dir(), self.cache_dir()] {
+            crate::fsx::ensure_private_dir(&dir)?;
         }
         // The socket's directory is what keeps other users out, so it is
         // tightened even when it already existed.
-        let run = self.run_dir();
-        create_private_dir(&run)?;
-        if fs::metadata(&run)?.permissions().mode() & 0o777 != 0o700 {
-            fs::set_permissions(&run, fs::Permissions::from_mode(0o700))?;
-        }
-        Ok(())
+        crate::fsx::ensure_private_dir(&self.run_dir())
     }
 
     /// The socket path, or an error naming it when the OS cannot bind it or
@@ -101,20 +99,25 @@ fn check_private(dir: &Path, follow: bool) -> Result<(), crate::error::ArwError>
     use std::os::unix::fs::MetadataExt;
     let meta = if follow { fs::metadata(dir) } else { fs::symlink_metadata(dir) };
     let Ok(meta) = meta else { return Ok(()) };
-    let unsafe_dir = |why: String| crate::error::ArwError::UnsafeHome { path: dir.to_path_buf(), why };
+    let unsafe_dir =
+        |why: String, fix: String| crate::error::ArwError::UnsafeHome { path: dir.to_path_buf(), why, fix };
+    let elsewhere = "point `ARW_HOME` at a directory of your own";
     if meta.file_type().is_symlink() {
-        return Err(unsafe_dir("is a symlink".into()));
+        return Err(unsafe_dir(
+            "is a symlink".into(),
+            format!("remove the link (`rm {}`), or {elsewhere}", dir.display()),
+        ));
     }
     let me = crate::sys::euid();
     if meta.uid() != me {
-        return Err(unsafe_dir(format!("is owned by uid {}, not by you (uid {me})", meta.uid())));
+        return Err(unsafe_dir(format!("is owned by uid {}, not by you (uid {me})", meta.uid()), elsewhere.into()));
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(unsafe_dir(format!(
-            "is writable by {} (mode {:o})",
-            if meta.mode() & 0o002 != 0 { "everyone" } else { "its group" },
-            meta.mode() & 0o777
-        )));
+        let who = if meta.mode() & 0o002 != 0 { "everyone" } else { "its group" };
+        return Err(unsafe_dir(
+            format!("is writable by {who} (mode {:o})", meta.mode() & 0o777),
+            format!("run `chmod go-w {}`, or {elsewhere}", dir.display()),
+        ));
     }
     Ok(())
 }

@@ -537,3 +537,19 @@ fn a_commands_runtime_settings_reach_the_runtime() {
     }
     assert!(!env.contains("UNRELATED_SETTING"), "{env}");
 }
+
+/// #11.3 (outside pass): a `logs` link planted in `ARW_HOME` is refused
+/// before anything is created through it.
+#[test]
+fn nothing_is_created_through_a_planted_logs_link() {
+    let arw = Arw::new();
+    private_dir(&arw.home);
+    let elsewhere = arw.dir.path().join("elsewhere");
+    private_dir(&elsewhere);
+    std::os::unix::fs::symlink(&elsewhere, arw.home.join("logs")).unwrap();
+    let out = arw.run(&["runtime", "status"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("symbolic link") || err.contains("symlink"), "{err}");
+    assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none(), "something was created through the link");
+}

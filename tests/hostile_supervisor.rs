@@ -178,6 +178,36 @@ fn chatty_runtime_log_is_rotated_while_running() {
     assert!(text.contains("=== arw: log rotated at "), "the log says where the rest went");
 }
 
+/// #11.9 (outside pass): a link planted where the rotated log goes is
+/// removed, never followed, and the log stays bounded.
+#[test]
+fn planted_rotation_target_does_not_unbound_the_log() {
+    const MIB: u64 = 1024 * 1024;
+    let script =
+        "i=0; while [ $i -lt 40 ]; do head -c 1048575 /dev/zero | tr '\\0' x; echo; i=$((i+1)); sleep 0.02; done; \
+                  echo chatty-done; exec sleep 300";
+    let arw = Arw::with_config(&process_runtime("chatty", script, ""));
+    let logs = arw.home.join("logs/runtimes");
+    std::fs::create_dir_all(&logs).unwrap();
+    for dir in [arw.home.clone(), arw.home.join("logs"), logs.clone()] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let victim = arw.dir.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    std::os::unix::fs::symlink(&victim, logs.join("chatty.log.1")).unwrap();
+    let log = logs.join("chatty.log");
+    arw.status();
+    let mut largest = 0;
+    poll(Duration::from_secs(60), "the chatty runtime to finish writing", || {
+        largest = largest.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
+        logs_end_with(&log, b"chatty-done\n")
+    });
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(largest < 32 * MIB, "the log grew to {largest} bytes");
+    let rotated = std::fs::symlink_metadata(logs.join("chatty.log.1")).unwrap();
+    assert!(rotated.is_file(), "a plain rotated file replaced the link");
+}
+
 /// #11.9: `daemon logs --runtime` reads the tail from the end: a 300 MB log costs megabytes, not the file.
 #[test]
 fn logs_tail_reads_from_the_end() {

@@ -60,15 +60,34 @@ pub fn rotate_if_large(path: &Path) -> io::Result<bool> {
     if len <= ROTATE_BYTES {
         return Ok(false);
     }
-    let mut dst = fsx::create_truncate(&rotated(path))?;
-    // Up to the length seen: chasing a writer faster than the copy would never end.
-    io::copy(&mut (&src).take(len), &mut dst)?;
+    let old = rotated(path);
+    let kept = match fsx::create_truncate(&old) {
+        Ok(dst) => Ok(dst),
+        // Something planted where `.log.1` goes (a link, a hard link): it
+        // is ours to remove — unlinking never follows — then try once more.
+        Err(_) if std::fs::symlink_metadata(&old).is_ok_and(|m| !m.is_dir()) => {
+            std::fs::remove_file(&old).and_then(|()| fsx::create_truncate(&old))
+        }
+        Err(e) => Err(e),
+    };
+    let note = match kept {
+        Ok(mut dst) => {
+            // Up to the length seen: chasing a writer faster than the copy would never end.
+            io::copy(&mut (&src).take(len), &mut dst)?;
+            format!(
+                "=== arw: log rotated at {}; earlier output is in `{}` ===\n",
+                crate::time::now_rfc3339(),
+                old.display()
+            )
+        }
+        // The log stays bounded even when its older half cannot be kept.
+        Err(e) => format!(
+            "=== arw: log truncated at {}: cannot keep earlier output in `{}`: {e} ===\n",
+            crate::time::now_rfc3339(),
+            old.display()
+        ),
+    };
     src.set_len(0)?;
-    let note = format!(
-        "=== arw: log rotated at {}; earlier output is in `{}` ===\n",
-        crate::time::now_rfc3339(),
-        rotated(path).display()
-    );
     fsx::open_append(path)?.write_all(note.as_bytes())?;
     Ok(true)
 }
