@@ -2,6 +2,9 @@
 
 use clap::Parser;
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod no_libm;
+
 fn main() -> std::process::ExitCode {
     arw::sys::reset_sigpipe();
     let cli = arw::cli::Cli::parse();

@@ -1,5 +1,5 @@
 //! The shipped binary is linked for a fast client start (build.rs: no PIE,
-//! the unwinder linked in) while glibc stays dynamic, so the daemon's own
+//! the unwinder linked in; src/no_libm.rs: no libm) while glibc stays dynamic, so the daemon's own
 //! loading paths keep working: NVML through `dlopen`, host names through NSS.
 //! These run the real `arw` binary built with the same link settings.
 
@@ -56,9 +56,10 @@ fn mapped_libraries(pid: u32) -> Vec<String> {
     names
 }
 
-/// #10 (client start): the binary is a non-PIE executable that maps no
-/// `libgcc_s` and still maps the system's dynamic glibc, the settings bench/run
-/// measured; a build without build.rs's link settings fails here.
+/// #10 (client start): the binary is a non-PIE executable that maps neither
+/// `libgcc_s` nor `libm` and still maps the system's dynamic glibc, the
+/// settings bench/run measured; a build without build.rs's link settings (or
+/// without src/no_libm.rs) fails here.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn binary_is_linked_for_fast_start_with_dynamic_glibc() {
@@ -71,6 +72,7 @@ fn binary_is_linked_for_fast_start_with_dynamic_glibc() {
     let pid = arw.daemon_pid().expect("a daemon pid after status");
     let libs = mapped_libraries(pid);
     assert!(!libs.iter().any(|l| l.starts_with("libgcc_s")), "the daemon maps libgcc_s: {libs:?}");
+    assert!(!libs.iter().any(|l| l.starts_with("libm.so")), "the daemon maps libm: {libs:?}");
     assert!(libs.iter().any(|l| l.starts_with("libc.so")), "the daemon must keep a dynamic glibc: {libs:?}");
     assert!(libs.iter().any(|l| l.starts_with("ld-linux")), "no dynamic loader mapped: {libs:?}");
 }
@@ -100,9 +102,8 @@ fn daemon_dlopens_a_shared_library_like_nvml() {
 
     // The daemon starts with this environment, so its loader searches lib_dir.
     let arw = arw.env("LD_LIBRARY_PATH", lib_dir.to_str().unwrap());
-    let status = arw.wait_for(Duration::from_secs(10), "the GPU sampler to read the library", |s| {
-        gpu(s)["source"] == "nvml"
-    });
+    let status =
+        arw.wait_for(Duration::from_secs(10), "the GPU sampler to read the library", |s| gpu(s)["source"] == "nvml");
     let gpu = gpu(&status);
     assert_eq!(gpu["available"], true, "{gpu:#}");
     let devices = gpu["devices"].as_array().expect("devices");
@@ -146,9 +147,8 @@ fn daemon_resolves_localhost_for_downloads() {
         .env("LLAMA_MODEL_SOURCES", &format!("{REPO}::{FILE}"))
         .env("ARW_WEIGHTS_BACKOFF_MS", "20");
     let out = arw.run(&["runtime", "weights", "fetch", "--allow-downloads", "--json"]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}); stderr:\n{}", String::from_utf8_lossy(&out.stderr))
-    });
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
     assert!(out.status.success(), "fetch failed: {doc:#}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(doc["models"][0]["status"], "downloaded", "{doc:#}");
     assert_eq!(doc["models"][0]["sha256"], hub.sha256.as_str(), "{doc:#}");
