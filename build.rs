@@ -29,8 +29,10 @@ fn hash_dir(dir: &Path, hasher: &mut DefaultHasher) {
 /// - the unwinder from `libgcc_eh.a` instead of `libgcc_s.so.1`: one shared
 ///   library fewer to find, map and relocate. Unwinding still works (tests and
 ///   tokio catch panics); only Rust code unwinds, never across a C library.
+///
 /// glibc itself stays dynamic: NVML is `dlopen`ed and NSS modules are loaded
-/// for name lookups, neither of which is reliable in a static glibc process.
+/// for name lookups, neither of which is reliable in a static glibc process
+/// (src/no_libm.rs drops `libm.so.6` the same way).
 fn link_for_fast_start() {
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" {
