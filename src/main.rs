@@ -5,6 +5,9 @@
 
 use clap::Parser;
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod no_libm;
+
 fn main() -> std::process::ExitCode {
     let cli = match arw::cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -1,0 +1,12 @@
+//! `pow` for the executable itself, so it needs no `libm.so.6` (one shared
+//! library fewer to map and relocate at every client start; bench/RESULTS.md,
+//! "Client start"). It is the only libm symbol arw uses (tokio's scheduler
+//! statistics and indicatif's ETA, through `f64::powf`). rustc exports
+//! `#[no_mangle]` symbols from executables, so a library `dlopen`ed later
+//! (NVML) that calls `pow` gets this one: the same function within an ulp,
+//! without setting `errno`.
+
+#[no_mangle]
+pub extern "C" fn pow(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}
