@@ -3,12 +3,8 @@
 //! loading paths keep working: NVML through `dlopen`, host names through NSS.
 //! These run the real `arw` binary built with the same link settings.
 
-mod common;
-#[path = "common/mock_hub.rs"]
-mod mock_hub;
-
-use common::*;
-use mock_hub::{MockHub, FILE, REPO};
+use crate::common::mock_hub::{MockHub, FILE, REPO};
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

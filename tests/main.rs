@@ -7,6 +7,7 @@ mod common;
 
 mod config;
 mod daemon_autostart;
+mod dlopen;
 mod docs;
 mod handshake;
 mod hostile_cli;
