@@ -80,25 +80,32 @@ pub const TOKENS: &[&str] = &["HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"];
 /// references); tokens only when `with_tokens`. Nothing else leaves the
 /// client, so an unrelated `AWS_SECRET_ACCESS_KEY` never reaches a daemon.
 pub fn capture(env_refs: &[String], with_tokens: bool) -> BTreeMap<String, String> {
-    let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    select(vars, env_refs, with_tokens)
+    // Names are checked before anything is copied: most of a shell's
+    // environment is not sent, and this runs on every command.
+    let vars = std::env::vars_os().filter_map(|(k, v)| {
+        let name = k.to_str()?;
+        wanted(name, env_refs, with_tokens).then(|| Some((k.into_string().ok()?, v.into_string().ok()?)))?
+    });
+    vars.collect()
 }
 
+fn wanted(name: &str, env_refs: &[String], with_tokens: bool) -> bool {
+    if TOKENS.contains(&name) {
+        return with_tokens || env_refs.iter().any(|r| r == name);
+    }
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || STANDARD.contains(&name)
+        || runtime_var(name)
+        || env_refs.iter().any(|r| r == name)
+}
+
+#[cfg(test)]
 fn select(
     vars: impl Iterator<Item = (String, String)>,
     env_refs: &[String],
     with_tokens: bool,
 ) -> BTreeMap<String, String> {
-    vars.filter(|(k, _)| {
-        if TOKENS.contains(&k.as_str()) {
-            return with_tokens || env_refs.contains(k);
-        }
-        PREFIXES.iter().any(|p| k.starts_with(p))
-            || STANDARD.contains(&k.as_str())
-            || runtime_var(k)
-            || env_refs.contains(k)
-    })
-    .collect()
+    vars.filter(|(k, _)| wanted(k, env_refs, with_tokens)).collect()
 }
 
 /// The variables `${VAR}` in these arguments name, sorted, once each.

@@ -77,7 +77,7 @@ impl Paths {
     /// The socket path, or an error naming it when the OS cannot bind it or
     /// another user could stand in for the daemon there.
     pub fn checked_socket(&self) -> Result<PathBuf, crate::error::ArwError> {
-        if self.home.exists() && !self.home.is_dir() {
+        if fs::metadata(&self.home).is_ok_and(|m| !m.is_dir()) {
             return Err(crate::error::ArwError::HomeNotADirectory { home: self.home.clone() });
         }
         check_private(&self.home, true)?;

@@ -96,7 +96,8 @@ fn foreign_socket_gets_nothing() {
 }
 
 /// #11.2: a request carries knob prefixes and the manifest's `${VAR}`
-/// names, never the rest of the environment; tokens only for weights.
+/// names (once the welcome named them), never the rest of the
+/// environment; tokens only for weights.
 #[test]
 fn requests_carry_only_the_knobs_they_need() {
     let arw = Arw::new();

@@ -31,12 +31,29 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the daemon may take to answer a handshake or a quick request.
 pub fn reply_timeout() -> Duration {
-    std::env::var("ARW_CLIENT_TIMEOUT_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| *s > 0.0 && s.is_finite())
-        .map(Duration::from_secs_f64)
-        .unwrap_or(DEFAULT_TIMEOUT)
+    parse_timeout().ok().flatten().unwrap_or(DEFAULT_TIMEOUT)
+}
+
+fn parse_timeout() -> Result<Option<Duration>, String> {
+    let Ok(raw) = std::env::var("ARW_CLIENT_TIMEOUT_SECS") else { return Ok(None) };
+    match raw.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Some(Duration::from_secs_f64(s))),
+        _ => Err(format!(
+            "`ARW_CLIENT_TIMEOUT_SECS={}` is not a number of seconds greater than 0",
+            crate::text::quote(&raw, 40)
+        )),
+    }
+}
+
+/// The client's own knobs, checked before anything is sent: a bad value is
+/// a usage error, not a silent default.
+pub fn check_knobs() -> Result<()> {
+    parse_timeout().map_err(|message| ArwError::Remote {
+        kind: crate::protocol::ErrorKind::BadRequest,
+        message,
+        hint: Some("unset it for the default of 10 s".into()),
+    })?;
+    Ok(())
 }
 
 /// How long `daemon stop/restart` and a build replacement wait for the old
@@ -50,6 +67,10 @@ pub struct ConnectPolicy {
     pub autostart: bool,
     /// Replace a daemon of another build (off with `--no-restart-daemon`).
     pub replace_mismatched: bool,
+    /// Send a `status` request right behind the hello instead of waiting
+    /// for the welcome first: one round trip fewer for the most common
+    /// command. Only for requests that need nothing the welcome says.
+    pub pipeline_status: bool,
 }
 
 impl ConnectPolicy {
@@ -57,7 +78,7 @@ impl ConnectPolicy {
         let no_autostart = std::env::var("ARW_NO_AUTOSTART")
             .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
             .unwrap_or(false);
-        ConnectPolicy { autostart: !no_autostart, replace_mismatched: !no_restart_daemon }
+        ConnectPolicy { autostart: !no_autostart, replace_mismatched: !no_restart_daemon, pipeline_status: false }
     }
 }
 
@@ -68,6 +89,8 @@ pub struct Client {
     pub welcome: Welcome,
     paths: Paths,
     policy: Option<ConnectPolicy>,
+    /// The id of a `status` request already sent behind the hello.
+    pipelined: Option<u64>,
 }
 
 /// Result of one connect attempt.
@@ -77,7 +100,7 @@ enum Attempt {
     NoDaemon(std::io::Error),
 }
 
-fn try_connect(paths: &Paths) -> Result<Attempt> {
+fn try_connect(paths: &Paths, pipeline_status: bool) -> Result<Attempt> {
     let socket = paths.checked_socket()?;
     let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
     let mut stream = match Stream::connect(name) {
@@ -110,7 +133,15 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
         matches!(e.kind(), IoKind::ConnectionReset | IoKind::ConnectionAborted | IoKind::BrokenPipe)
     };
     let stalled = |e: &std::io::Error| matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut);
-    if let Err(e) = protocol::write_frame(&mut stream, &Hello::current()) {
+    // A status request needs nothing the welcome says (no `${VAR}` names, no
+    // tokens), so it may follow the hello at once: the peer is already
+    // known to be ours, and a daemon of another build ignores it.
+    let mut first = protocol::encode(&Hello::current());
+    if pipeline_status {
+        let frame = RequestFrame { id: 1, env: crate::knobs::capture(&[], false), request: Request::Status };
+        first.extend_from_slice(&protocol::encode(&frame));
+    }
+    if let Err(e) = std::io::Write::write_all(&mut stream, &first) {
         if gone(&e) {
             return Ok(Attempt::NoDaemon(e));
         }
@@ -121,8 +152,17 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
     }
     // The daemon answers a hello with a welcome, or (at its connection
     // limit) with an error response instead.
-    let answer: serde_json::Value = match protocol::read_frame(&mut stream, protocol::MAX_REQUEST_BYTES) {
-        Ok(w) => w,
+    let welcome: Welcome = match protocol::read_frame::<Answer>(&mut stream, protocol::MAX_REQUEST_BYTES) {
+        Ok(Answer::Welcome(w)) => w,
+        Ok(Answer::Refused(ServerFrame::Response { result: Err(e), .. })) => return Err(remote(e).into()),
+        Ok(Answer::Refused(_)) => {
+            return Err(ArwError::DaemonUnreachable {
+                socket,
+                home: paths.home.clone(),
+                reason: "bad handshake: a frame where the welcome belongs".into(),
+            }
+            .into())
+        }
         Err(protocol::FrameError::Closed) => {
             return Ok(Attempt::NoDaemon(std::io::Error::new(IoKind::ConnectionAborted, "daemon is shutting down")))
         }
@@ -137,18 +177,19 @@ fn try_connect(paths: &Paths) -> Result<Attempt> {
             .into())
         }
     };
-    if let Ok(ServerFrame::Response { result: Err(e), .. }) = serde_json::from_value::<ServerFrame>(answer.clone()) {
-        return Err(remote(e).into());
-    }
-    let welcome: Welcome = serde_json::from_value(answer).map_err(|e| ArwError::DaemonUnreachable {
-        socket,
-        home: paths.home.clone(),
-        reason: format!("bad handshake: {e}"),
-    })?;
     if !welcome.matches_this_build() {
         return Ok(Attempt::Mismatch(welcome));
     }
-    Ok(Attempt::Connected(Client { stream, next_id: 1, welcome, paths: paths.clone(), policy: None }))
+    let (next_id, pipelined) = if pipeline_status { (2, Some(1)) } else { (1, None) };
+    Ok(Attempt::Connected(Client { stream, next_id, welcome, paths: paths.clone(), policy: None, pipelined }))
+}
+
+/// What may come back for a hello.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Welcome(Welcome),
+    Refused(ServerFrame),
 }
 
 /// The pid the daemon wrote at start, for messages.
@@ -171,7 +212,7 @@ fn remote(e: crate::protocol::ErrorBody) -> ArwError {
 /// A daemon of this build if one answers; a daemon of another build is
 /// drained and replaced (or refused, per `policy`).
 fn connect_or_replace(paths: &Paths, policy: ConnectPolicy) -> Result<Option<Client>> {
-    match try_connect(paths)? {
+    match try_connect(paths, policy.pipeline_status)? {
         Attempt::Connected(c) => Ok(Some(c)),
         Attempt::Mismatch(w) if policy.replace_mismatched => {
             replace_daemon(paths, &w)?;
@@ -205,7 +246,7 @@ fn connect_or_spawn_once(paths: &Paths, policy: ConnectPolicy) -> Result<Client>
         return Ok(c);
     }
     spawn_daemon(paths)?;
-    match try_connect(paths)? {
+    match try_connect(paths, policy.pipeline_status)? {
         Attempt::Connected(c) => Ok(c),
         Attempt::Mismatch(w) => Err(mismatch_error(&w).into()),
         Attempt::NoDaemon(e) => Err(ArwError::DaemonUnreachable {
@@ -219,7 +260,7 @@ fn connect_or_spawn_once(paths: &Paths, policy: ConnectPolicy) -> Result<Client>
 
 /// Connects only if a daemon of this build is running.
 pub fn connect_existing(paths: &Paths) -> Result<Option<Client>> {
-    match try_connect(paths)? {
+    match try_connect(paths, false)? {
         Attempt::Connected(c) => Ok(Some(c)),
         Attempt::Mismatch(w) => Err(mismatch_error(&w).into()),
         Attempt::NoDaemon(_) => Ok(None),
@@ -228,7 +269,7 @@ pub fn connect_existing(paths: &Paths) -> Result<Option<Client>> {
 
 /// The welcome of whatever daemon answers, matched or not.
 pub fn probe_daemon(paths: &Paths) -> Result<Option<(Welcome, bool)>> {
-    Ok(match try_connect(paths)? {
+    Ok(match try_connect(paths, false)? {
         Attempt::Connected(c) => Some((c.welcome, true)),
         Attempt::Mismatch(w) => Some((w, false)),
         Attempt::NoDaemon(_) => None,
@@ -357,7 +398,10 @@ impl Client {
     }
 
     fn exchange(&mut self, request: &Request, on_event: &mut impl FnMut(Event)) -> Result<Response> {
-        let id = self.send(request)?;
+        let id = match (self.pipelined.take(), request) {
+            (Some(id), Request::Status) => id,
+            _ => self.send(request)?,
+        };
         loop {
             match self.read()? {
                 ServerFrame::Response { id: rid, result } if rid == id || rid == 0 => {
@@ -370,7 +414,11 @@ impl Client {
     }
 
     fn reconnect(&mut self) -> Result<()> {
-        let policy = self.policy.unwrap_or(ConnectPolicy { autostart: false, replace_mismatched: false });
+        let policy = self.policy.unwrap_or(ConnectPolicy {
+            autostart: false,
+            replace_mismatched: false,
+            pipeline_status: false,
+        });
         let fresh = connect_or_spawn(&self.paths, policy)?;
         *self = fresh;
         Ok(())

@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         // inherits the variable.
         unsafe { std::env::set_var("ARW_CONFIG", absolute) };
     }
+    client::check_knobs()?;
     let ctx = Ctx { paths: Paths::from_env(), policy: ConnectPolicy::from_env(cli.no_restart_daemon) };
     match cli.command {
         Command::Runtime(RuntimeCommand::Status(args)) => status::run(&ctx, args),
@@ -50,6 +51,14 @@ pub struct Ctx {
 impl Ctx {
     pub fn connect(&self) -> anyhow::Result<Client> {
         let client = client::connect_or_spawn(&self.paths, self.policy)?;
+        warn_on_other_config(&client);
+        Ok(client)
+    }
+
+    /// A connection whose first request, `status`, is already on its way.
+    pub fn connect_with_status(&self) -> anyhow::Result<Client> {
+        let policy = ConnectPolicy { pipeline_status: true, ..self.policy };
+        let client = client::connect_or_spawn(&self.paths, policy)?;
         warn_on_other_config(&client);
         Ok(client)
     }

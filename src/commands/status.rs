@@ -8,7 +8,8 @@ use crate::render::{self, out};
 use anyhow::{bail, Result};
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
-    let mut client = ctx.connect()?;
+    // A one-shot status rides behind the hello (one round trip fewer).
+    let mut client = if args.watch { ctx.connect()? } else { ctx.connect_with_status()? };
     let pid = client.welcome.pid;
     if args.watch {
         // The daemon ends a watch by closing it (it stopped or died): exit 3.

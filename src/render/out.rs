@@ -16,11 +16,12 @@ pub fn print(text: &str) -> Result<(), ArwError> {
 
 /// Writes `text` and a newline.
 pub fn println(text: &str) -> Result<(), ArwError> {
+    // One write for the whole line: stdout is line-buffered.
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .map_err(ArwError::Stdout)
+    out.write_all(line.as_bytes()).and_then(|()| out.flush()).map_err(ArwError::Stdout)
 }
 
 /// Prints one JSON document on stdout.
