@@ -554,3 +554,34 @@ fn nothing_is_created_through_a_planted_logs_link() {
     assert!(err.contains("symbolic link") || err.contains("symlink"), "{err}");
     assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none(), "something was created through the link");
 }
+
+/// #11.6 (outside pass): with every connection slot held, `status` and
+/// `daemon stop` still get through on a reserved slot; other requests hear
+/// `busy` (exit 3) in bounded time.
+#[test]
+fn a_full_daemon_still_answers_status_and_stop() {
+    let arw = Arw::with_config(&stub_runtime("stub", &[], "auto_start = false")).env("ARW_MAX_CONNECTIONS", "8");
+    arw.status();
+    let socket = arw.home.join("run/arw.sock");
+    let hello = hello_frame(&arw);
+    let held: Vec<UnixStream> = (0..8)
+        .map(|_| {
+            let mut s = UnixStream::connect(&socket).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(&hello).unwrap();
+            read_frame(&mut s).expect("welcome");
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let out = arw.run(&["runtime", "status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(3), "status waited {:?}", started.elapsed());
+    let out = arw.run(&["runtime", "restore", "--id", "stub"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connection or buffer limit"));
+    let log = std::fs::read_to_string(arw.home.join("logs/daemon.log")).unwrap();
+    assert!(log.contains("at the connection cap (8"), "{log}");
+    arw.ok(&["daemon", "stop"]);
+    drop(held);
+}

@@ -197,8 +197,15 @@ pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     };
+    // On a terminal a runtime's escape sequences are shown, not obeyed; a
+    // pipe gets the bytes as logged (like `tail`).
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     for line in &tail {
-        out::println(line)?;
+        if tty {
+            out::println(&crate::text::line(line))?;
+        } else {
+            out::println(line)?;
+        }
     }
     Ok(Exit::Ok)
 }

@@ -336,9 +336,9 @@ pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry
     let registry = match loaded {
         Ok(r) => r,
         Err(e) => {
-            let path = ctx.config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            // The error names the file, line and column already.
             ctx.loaded().problem = Some(format!(
-                "manifest `{path}` is broken ({}); running the last good one",
+                "the manifest is broken ({}); running the last good one",
                 crate::text::quote(&e.to_string(), 300)
             ));
             // The badge changes: republish now, not at the next tick.

@@ -23,8 +23,15 @@ pub fn evaluate(
     model_bytes: u64,
     estimate: Option<crate::gguf::MemoryEstimate>,
 ) -> Result<GuardReport, String> {
-    let num =
-        |name: &str, default: f64| -> Result<f64, String> { Ok(knobs.parsed::<f64>(&[name])?.unwrap_or(default)) };
+    // Negative or non-finite values would switch the guard off unnoticed.
+    let num = |name: &str, default: f64| -> Result<f64, String> {
+        let v = knobs.parsed::<f64>(&[name])?.unwrap_or(default);
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("`{name}={v}` must be a number of 0 or more"))
+        }
+    };
     let factor = num("RUNTIME_SMOKE_MEM_FACTOR", 2.2)?;
     let overhead_gb = num("RUNTIME_SMOKE_MEM_OVERHEAD_GB", 1.0)?;
     let reserve_gb = num("RUNTIME_SMOKE_MEM_RESERVE_GB", 1.0)?;
@@ -125,6 +132,8 @@ mod tests {
     /// A garbage factor is an error naming the variable.
     #[test]
     fn bad_knob_is_named() {
+        let err = evaluate(&knobs(&[("RUNTIME_SMOKE_MEM_FACTOR", "-5".into())]), "m", 1, None).unwrap_err();
+        assert!(err.contains("RUNTIME_SMOKE_MEM_FACTOR=-5"), "{err}");
         let err = evaluate(&knobs(&[("RUNTIME_SMOKE_MEM_FACTOR", "lots".into())]), "m", 1, None).unwrap_err();
         assert!(err.contains("RUNTIME_SMOKE_MEM_FACTOR"), "{err}");
     }

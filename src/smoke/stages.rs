@@ -62,7 +62,8 @@ impl Run<'_> {
         self.workspace_lock = ws.lock.take();
         self.report.run_id = ws.run_id;
         self.report.workspace = Some(ws.dir.display().to_string());
-        let detail = format!("{} (pruned {} old run(s), keeping {keep})", ws.dir.display(), pruned.len());
+        let kept = if keep == 0 { "no count limit".to_string() } else { format!("keeping {keep}") };
+        let detail = format!("{} (pruned {} old run(s), {kept})", ws.dir.display(), pruned.len());
         self.pass("workspace", t, detail);
         Ok(())
     }

@@ -46,7 +46,10 @@ pub async fn restore(ctx: &Ctx, req: RestoreRequest, knobs: Knobs) -> Result<Res
                 // Name what happened to the process, not only the state it left.
                 let mut why = reason.clone().unwrap_or_else(|| "error".into());
                 if let Some(exit) = &exit {
-                    why = format!("{}; {why}", exit.detail);
+                    // The reason often starts with the exit already.
+                    if !why.starts_with(&exit.detail) {
+                        why = format!("{}; {why}", exit.detail);
+                    }
                     if let Some(line) = &exit.error_line {
                         why.push_str(&format!("; it said: {line}"));
                     }

@@ -96,7 +96,20 @@ where
     serde_json::from_slice(&body).map_err(|e| ReadError::Frame(e.into()))
 }
 
-pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ctx>) {
+/// Which kind of slot a connection holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Normal,
+    /// Over the cap: one quick request, then the connection is closed.
+    Reserved,
+}
+
+/// What may use a reserved slot: answered at once, nothing streamed.
+fn quick(request: &Request) -> bool {
+    matches!(request, Request::Status | Request::DaemonInfo | Request::Reload | Request::Shutdown)
+}
+
+pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ctx>, slot: Slot) {
     let _client = ClientGuard::new(&ctx);
     let (mut rx, mut tx) = (&conn, &conn);
 
@@ -143,6 +156,10 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
             Err(ReadError::Frame(e)) => return reject(&mut tx, e.to_string()).await,
         };
         let id = frame.id;
+        if slot == Slot::Reserved && !quick(&frame.request) {
+            let _ = dispatch::reply(&mut tx, id, Err(busy())).await;
+            return;
+        }
         if let Request::Watch = frame.request {
             dispatch::watch(&ctx, id, frame.env, &mut rx, &mut tx).await;
             return;
@@ -152,7 +169,7 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
         ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
         // Wake the drain loop in shutdown, which waits on client changes.
         ctx.clients.send_modify(|_| {});
-        if dispatch::reply(&mut tx, id, result).await.is_err() {
+        if dispatch::reply(&mut tx, id, result).await.is_err() || slot == Slot::Reserved {
             return;
         }
     }
@@ -173,8 +190,10 @@ async fn refuse<W: tokio::io::AsyncWrite + Unpin>(tx: &mut W) {
 }
 
 fn busy() -> ErrorBody {
-    ErrorBody::new(ErrorKind::Busy, "the daemon is at its connection or buffer limit")
-        .with_hint("try again in a moment; `arw daemon status` shows how many clients are connected")
+    ErrorBody::new(ErrorKind::Busy, "the daemon is at its connection or buffer limit").with_hint(
+        "try again in a moment; close clients you do not need (`--watch` streams hold a connection), \
+             or start the daemon with a larger `ARW_MAX_CONNECTIONS`",
+    )
 }
 
 /// Tells a client there is no room for it now, and closes.

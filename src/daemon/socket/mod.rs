@@ -4,9 +4,11 @@
 //!
 //! Limits that keep one runaway script from starving everyone else:
 //! - at most [`max_connections`] at once (`ARW_MAX_CONNECTIONS`, default
-//!   512); a connection over the cap waits up to 5 s for a slot, then gets
-//!   a `busy` error. Slots free themselves: a hello is due within 5 s, and
-//!   a connection idle for 30 s after its last reply is closed.
+//!   512). Over the cap, [`RESERVED`] more connections are served one quick
+//!   request each (`status`, `daemon status|reload|stop`), so an operator
+//!   can always look and stop; anything else waits up to 5 s for a slot,
+//!   then gets a `busy` error. Slots free themselves: a hello is due within
+//!   5 s, and a connection idle for 30 s after its last reply is closed.
 //! - out of file descriptors, the loop backs off (10 ms doubling to 1 s)
 //!   instead of spinning, answers the waiting client `busy` through a spare
 //!   descriptor it keeps for that, and logs one line per 10 s with a count.
@@ -23,6 +25,8 @@ use tokio::sync::Semaphore;
 
 /// Default cap on simultaneous connections.
 const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Connections over the cap that may still ask one quick question.
+pub const RESERVED: usize = 16;
 /// How long a connection over the cap waits for a slot.
 const SLOT_WAIT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -44,7 +48,10 @@ pub fn max_connections() -> usize {
 
 pub async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::Listener, ctx: Arc<Ctx>) {
     let mut shutdown = ctx.shutdown.subscribe();
-    let slots = Arc::new(Semaphore::new(max_connections()));
+    let cap = max_connections();
+    let slots = Arc::new(Semaphore::new(cap));
+    let reserved = Arc::new(Semaphore::new(RESERVED));
+    let cap_log = Arc::new(std::sync::Mutex::new(RateLimited::new(Duration::from_secs(10))));
     // Closed when accept fails for want of descriptors: with it free, one
     // pending client can be accepted and told the daemon is busy.
     let mut spare = std::fs::File::open("/dev/null").ok();
@@ -58,17 +65,29 @@ pub async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::
         match conn {
             Ok(conn) => {
                 backoff = BACKOFF_MIN;
-                let (ctx, slots) = (ctx.clone(), slots.clone());
+                let (ctx, slots, reserved, cap_log) = (ctx.clone(), slots.clone(), reserved.clone(), cap_log.clone());
                 tokio::spawn(async move {
-                    let slot = match slots.clone().try_acquire_owned() {
-                        Ok(s) => s,
-                        Err(_) => match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
-                            Ok(Ok(s)) => s,
-                            _ => return connection::refuse_busy(conn).await,
-                        },
-                    };
-                    connection::handle(conn, ctx).await;
-                    drop(slot);
+                    if let Ok(slot) = slots.clone().try_acquire_owned() {
+                        connection::handle(conn, ctx, connection::Slot::Normal).await;
+                        drop(slot);
+                        return;
+                    }
+                    if let Some(n) = cap_log.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now()) {
+                        let more = if n > 0 { format!(" ({n} more since the last line)") } else { String::new() };
+                        crate::dlog!("at the connection cap ({cap}, `ARW_MAX_CONNECTIONS`){more}");
+                    }
+                    if let Ok(slot) = reserved.try_acquire_owned() {
+                        connection::handle(conn, ctx, connection::Slot::Reserved).await;
+                        drop(slot);
+                        return;
+                    }
+                    match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
+                        Ok(Ok(slot)) => {
+                            connection::handle(conn, ctx, connection::Slot::Normal).await;
+                            drop(slot);
+                        }
+                        _ => connection::refuse_busy(conn).await,
+                    }
                 });
             }
             Err(e) => {
