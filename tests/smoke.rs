@@ -405,3 +405,32 @@ fn smoke_cut_by_daemon_stop_says_so() {
     assert!(reason.starts_with("the daemon shut down") && reason.ends_with("in stage `ready`"), "{reason}");
     assert_runtime_gone(&doc);
 }
+
+/// Outside pass: Ctrl-C on the client ends the run in the daemon at once:
+/// its runtime is stopped and the result says why.
+#[test]
+fn interrupted_smoke_stops_its_runtime() {
+    let arw = Arw::new().env("RUNTIME_SMOKE_STUB_ARGS", "--never-ready");
+    arw.status();
+    let mut child = arw.cmd(&["runtime", "smoke", "--json"]).current_dir(arw.dir.path()).spawn().unwrap();
+    let status = arw.wait_for(Duration::from_secs(10), "the smoke's runtime", |s| {
+        s["supervisor"]["runtimes"].as_array().is_some_and(|r| r.iter().any(|r| r["pid"].is_u64()))
+    });
+    let pid = status["supervisor"]["runtimes"].as_array().unwrap().iter().find_map(|r| r["pid"].as_u64()).unwrap();
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    arw.wait_for(Duration::from_secs(10), "the runtime to be unregistered", |s| {
+        s["supervisor"]["runtimes"].as_array().is_some_and(|r| r.iter().all(|r| r["pid"].is_null()))
+    });
+    assert!(wait_gone(pid as u32, Duration::from_secs(5)), "runtime pid {pid} survived");
+    let root = arw.dir.path().join(".smoke/runtime");
+    let ws = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ws.join("result.json").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(ws.join("result.json")).unwrap()).unwrap();
+    assert_eq!(doc["outcome"], "failed");
+    assert!(doc["reason"].as_str().unwrap().starts_with("the client went away"), "{doc:#}");
+}

@@ -38,8 +38,6 @@ pub struct Host<'a> {
     pub cache_dir: PathBuf,
     /// The latest GPU sample.
     pub gpus: GpuInventory,
-    /// Turns true when the daemon starts shutting down.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -95,11 +93,14 @@ struct Run<'a> {
 }
 
 /// Runs one smoke and returns its report; stages go to `stages` as they end.
+/// `stop` resolves, with the reason, when the run must end now: the daemon
+/// is shutting down, or the client that asked went away (Ctrl-C).
 pub async fn run(
     host: &Host<'_>,
     req: SmokeRequest,
     knobs: Knobs,
     stages: mpsc::UnboundedSender<Stage>,
+    stop: impl Future<Output = String>,
 ) -> SmokeReport {
     let started_at = SystemTime::now();
     let report = SmokeReport {
@@ -141,7 +142,7 @@ pub async fn run(
         workspace_lock: None,
     };
     let timeout = run.timeout();
-    let mut shutdown = host.shutdown.clone();
+    tokio::pin!(stop);
     let result = match timeout {
         Err(e) => Err(Halt::Failed(e)),
         Ok(limit) => {
@@ -156,7 +157,7 @@ pub async fn run(
             let cut = tokio::select! {
                 r = run.execute() => Ok(r),
                 _ = deadline => Err(format!("timeout after {}s", limit.unwrap_or_default().as_secs())),
-                _ = shutdown.wait_for(|s| *s) => Err("the daemon shut down (`arw daemon stop` or a signal)".to_string()),
+                why = &mut stop => Err(why),
             };
             cut.unwrap_or_else(|why| {
                 let (step, since) = (run.step, run.step_started);

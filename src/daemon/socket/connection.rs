@@ -165,7 +165,7 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
             return;
         }
         ctx.in_flight.fetch_add(1, Ordering::SeqCst);
-        let result = dispatch::dispatch(&ctx, frame, &mut tx).await;
+        let result = dispatch::dispatch(&ctx, frame, &mut rx, &mut tx).await;
         ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
         // Wake the drain loop in shutdown, which waits on client changes.
         ctx.clients.send_modify(|_| {});

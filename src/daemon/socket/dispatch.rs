@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-pub async fn dispatch<W>(ctx: &Ctx, frame: RequestFrame, tx: &mut W) -> Result<Response, ErrorBody>
+pub async fn dispatch<R, W>(ctx: &Ctx, frame: RequestFrame, rx: &mut R, tx: &mut W) -> Result<Response, ErrorBody>
 where
+    R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin,
 {
     let id = frame.id;
@@ -32,9 +33,9 @@ where
             stream_while(id, tx, rx, Event::ChatDelta, work).await.map(Response::Chat)
         }
         Request::Smoke(req) => {
-            let (stages, rx) = mpsc::unbounded_channel();
-            let work = service::smoke::smoke(ctx, req, knobs, stages);
-            Ok(Response::Smoke(Box::new(stream_while(id, tx, rx, Event::SmokeStage, work).await)))
+            let (stages, stage_rx) = mpsc::unbounded_channel();
+            let work = service::smoke::smoke(ctx, req, knobs, stages, hung_up(rx));
+            Ok(Response::Smoke(Box::new(stream_while(id, tx, stage_rx, Event::SmokeStage, work).await)))
         }
         Request::Weights(req) => {
             let (progress, rx) = mpsc::unbounded_channel();
@@ -42,6 +43,18 @@ where
             stream_while(id, tx, rx, Event::WeightsProgress, work).await.map(Response::Weights)
         }
         Request::Watch => unreachable!("streams are handled by the connection"),
+    }
+}
+
+/// Resolves when the client closes its end. A client waits for its answer
+/// without writing, so whatever it might send meanwhile is not a request
+/// of this connection's and is dropped.
+async fn hung_up<R: AsyncRead + Unpin>(rx: &mut R) {
+    let mut sink = [0u8; 256];
+    while let Ok(n) = rx.read(&mut sink).await {
+        if n == 0 {
+            return;
+        }
     }
 }
 
