@@ -28,6 +28,8 @@ impl Paths {
                 std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()).map(|d| PathBuf::from(d).join("arw"))
             })
             .unwrap_or_else(|| home_dir().join(".local/state/arw"));
+        // The daemon runs in `/`: a relative `ARW_HOME` means the caller's.
+        let home = std::path::absolute(&home).unwrap_or(home);
         Paths { home }
     }
 

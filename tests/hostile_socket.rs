@@ -585,3 +585,37 @@ fn a_full_daemon_still_answers_status_and_stop() {
     arw.ok(&["daemon", "stop"]);
     drop(held);
 }
+
+/// Outside pass: the daemon runs in `/`, not in whichever directory the
+/// first command ran, and relative paths in a manifest mean paths next to
+/// the manifest file.
+#[test]
+fn relative_manifest_paths_mean_the_manifests_directory() {
+    let arw = Arw::new();
+    let dir = arw.dir.path().join("models");
+    std::fs::create_dir_all(dir.join("work")).unwrap();
+    let script = dir.join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\npwd > pwd.txt\nexec sleep 300\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let manifest = dir.join("runtimes.toml");
+    std::fs::write(
+        &manifest,
+        "[[runtime]]\nid = \"rel\"\nadapter = \"process\"\ncommand = \"./run.sh\"\ncwd = \"work\"\nauto_start = false\n",
+    )
+    .unwrap();
+    let elsewhere = tempfile::Builder::new().prefix("arwc").tempdir_in("/tmp").unwrap();
+    let out = arw
+        .cmd(&["--config", manifest.to_str().unwrap(), "runtime", "restore", "--id", "rel"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = dir.join("work/pwd.txt");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !written.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&written).unwrap().trim(), dir.join("work").display().to_string());
+    let pid = arw.daemon_pid().unwrap();
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), Path::new("/"));
+}

@@ -50,6 +50,9 @@ fn spawn_and_wait(paths: &Paths) -> Result<u32> {
     let mut cmd = Command::new(exe);
     cmd.args(["daemon", "serve"])
         .env("ARW_HOME", &paths.home)
+        // Not the directory of whichever shell asked first: the daemon
+        // outlives it, and relative manifest paths mean the manifest's own.
+        .current_dir("/")
         .env(crate::protocol::NOTIFY_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -14,10 +14,13 @@ use crate::error::{ArwError, Exit};
 use crate::paths::Paths;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    if let Some(config) = &cli.config {
-        let absolute = std::path::absolute(config)?;
-        // SAFETY: still single-threaded; a daemon spawned by this command
-        // inherits the variable.
+    // A daemon this command spawns runs in `/` and inherits the variable:
+    // a relative path must mean the one the user typed it from.
+    let config =
+        cli.config.clone().or_else(|| std::env::var_os("ARW_CONFIG").filter(|v| !v.is_empty()).map(Into::into));
+    if let Some(config) = config {
+        let absolute = std::path::absolute(&config)?;
+        // SAFETY: still single-threaded.
         unsafe { std::env::set_var("ARW_CONFIG", absolute) };
     }
     client::check_knobs()?;

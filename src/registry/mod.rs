@@ -161,7 +161,7 @@ fn read_hint(error: &ReadError) -> &'static str {
 /// Validates manifest text alone; see [`load_file`] for the checks against
 /// this machine.
 pub fn parse(text: &str, origin: &str) -> Result<Registry, RegistryError> {
-    Doc { text, origin, check_host: false }.registry(&tree::parse(text, origin)?)
+    Doc { text, origin, check_host: false, base: None }.registry(&tree::parse(text, origin)?)
 }
 
 /// Reads and validates a manifest file, and checks that each literal `cwd`
@@ -170,7 +170,9 @@ pub fn load_file(path: &Path) -> Result<Registry, RegistryError> {
     let read_error = |error| RegistryError::Read { path: path.to_path_buf(), error };
     let text = read_config_file(path, CONFIG_CAP_BYTES).map_err(read_error)?;
     let origin = path.display().to_string();
-    Doc { text: &text, origin: &origin, check_host: true }.registry(&tree::parse(&text, &origin)?)
+    let base = path.parent().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    Doc { text: &text, origin: &origin, check_host: true, base: base.as_deref() }
+        .registry(&tree::parse(&text, &origin)?)
 }
 
 pub fn embedded_default() -> Registry {

@@ -7,6 +7,8 @@ use std::ops::{Range, RangeBounds};
 use super::tree::{join, line_col, Key, Node, Value};
 use super::{Keyword, RegistryError};
 
+use std::path::Path;
+
 pub(super) type Res<T> = Result<T, RegistryError>;
 
 pub(super) struct Doc<'a> {
@@ -16,6 +18,9 @@ pub(super) struct Doc<'a> {
     /// exists). Off for `parse`, so text-only callers do not depend on the
     /// filesystem.
     pub check_host: bool,
+    /// The manifest file's directory: relative `cwd`s and `./commands` in
+    /// it mean paths next to the file, not wherever the daemon started.
+    pub base: Option<&'a Path>,
 }
 
 /// A table whose keys all passed its allow-list, with typed getters that

@@ -75,7 +75,8 @@ impl Doc<'_> {
         }
         let args = self.args(f)?;
         let env = self.env(f)?;
-        let cwd = f.string("cwd", "a directory, e.g. \"/srv/models\"")?;
+        let cwd = f.string("cwd", "a directory, e.g. \"/srv/models\"")?.map(|c| self.beside_manifest(&c));
+        let command = if command.contains('/') { self.beside_manifest(&command) } else { command };
         if let Some(dir) = cwd.as_deref().filter(|_| self.check_host) {
             self.check_cwd(f, Path::new(dir))?;
         }
@@ -107,9 +108,19 @@ impl Doc<'_> {
         })
     }
 
+    /// A relative path in a manifest file means one next to that file (the
+    /// daemon itself runs in `/`, whichever shell started it).
+    fn beside_manifest(&self, path: &str) -> String {
+        match self.base {
+            Some(base) if Path::new(path).is_relative() && !path.starts_with("${") => {
+                base.join(path).display().to_string()
+            }
+            _ => path.to_string(),
+        }
+    }
+
     /// The supervisor does not expand `cwd`, so the path checked here is the
-    /// one the child gets; a relative one is taken from the daemon's working
-    /// directory both here and at spawn.
+    /// one the child gets.
     fn check_cwd(&self, f: &Table, dir: &Path) -> Res<()> {
         let shown = dir.display();
         let problem = match std::fs::metadata(dir) {
