@@ -619,3 +619,18 @@ fn relative_manifest_paths_mean_the_manifests_directory() {
     let pid = arw.daemon_pid().unwrap();
     assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), Path::new("/"));
 }
+
+/// Outside pass: `daemon reload --config OTHER` against a daemon that
+/// loaded another manifest refuses (exit 2) instead of claiming a reload.
+#[test]
+fn reload_of_another_manifest_is_refused() {
+    let arw = Arw::with_config(&stub_runtime("stub", &[], "auto_start = false"));
+    arw.status();
+    let other = arw.dir.path().join("other.toml");
+    std::fs::write(&other, stub_runtime("other", &[], "auto_start = false")).unwrap();
+    let out = arw.run(&["--config", other.to_str().unwrap(), "daemon", "reload"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reloads") && err.contains("arw daemon restart"), "{err}");
+    assert_eq!(err.matches("other.toml").count(), 1, "said once: {err}");
+}

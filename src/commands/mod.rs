@@ -86,14 +86,21 @@ impl Ctx {
 /// A daemon keeps the manifest it started with; say so when this command
 /// asked for a different one instead of silently using the old.
 fn warn_on_other_config(client: &Client) {
-    let Some(wanted) = std::env::var_os("ARW_CONFIG").filter(|v| !v.is_empty()) else { return };
-    let Some(loaded) = &client.welcome.registry_origin else { return };
-    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    if canonical(std::path::Path::new(&wanted)) != canonical(std::path::Path::new(loaded)) {
+    if let Some((loaded, wanted)) = other_config(client) {
         eprintln!(
             "arw: note: the running daemon loaded `{}`, not `{}`; run `arw daemon restart` to switch",
-            crate::text::line(loaded),
-            crate::text::line(&std::path::Path::new(&wanted).display().to_string())
+            crate::text::line(&loaded),
+            crate::text::line(&wanted)
         );
     }
+}
+
+/// `(loaded, wanted)` when this command asked for another manifest than
+/// the one the running daemon loaded.
+pub fn other_config(client: &Client) -> Option<(String, String)> {
+    let wanted = std::env::var_os("ARW_CONFIG").filter(|v| !v.is_empty())?;
+    let loaded = client.welcome.registry_origin.clone()?;
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let wanted = std::path::PathBuf::from(wanted);
+    (canonical(&wanted) != canonical(std::path::Path::new(&loaded))).then(|| (loaded, wanted.display().to_string()))
 }
