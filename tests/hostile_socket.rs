@@ -18,8 +18,13 @@ fn fake_daemon(socket: &Path, log: &Path, prefix: &[&str], extra: &[&str]) -> Ch
     if !prefix.is_empty() {
         cmd.arg("/usr/bin/python3");
     }
+    // A copy beside the socket: a process running as another user may not
+    // be able to read the checkout (it can live under a private home).
+    let script = socket.with_file_name("fake_daemon.py");
+    std::fs::copy(FAKE_DAEMON, &script).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut child = cmd
-        .arg(FAKE_DAEMON)
+        .arg(&script)
         .arg(socket)
         .arg(log)
         .args(extra)
