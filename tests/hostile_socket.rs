@@ -267,6 +267,21 @@ fn a_large_status_is_readable() {
     assert_eq!(node(&v)["runtime"]["total"], 12_000);
 }
 
+/// A home whose one runtime `id` is the Python HTTP server `source`
+/// (it takes its port as the argument), started and ready.
+fn python_runtime(id: &str, source: &str) -> (tempfile::TempDir, Arw) {
+    let scripts = tempfile::Builder::new().prefix("arwpy").tempdir_in("/tmp").unwrap();
+    let script = scripts.path().join(format!("{id}.py"));
+    std::fs::write(&script, source).unwrap();
+    let manifest = format!(
+        "[[runtime]]\nid = {id:?}\nadapter = \"process\"\ncommand = \"/usr/bin/python3\"\nargs = [{:?}, \"{{port}}\"]\nauto_start = true\n[runtime.health]\npath = \"/health\"\n",
+        script.display().to_string()
+    );
+    let arw = Arw::with_config(&manifest);
+    arw.wait_for(Duration::from_secs(20), "the runtime ready", |s| state(s, id) == "ready");
+    (scripts, arw)
+}
+
 /// A runtime that answers garbage: /health 200, chat not JSON.
 const GARBAGE_SERVER: &str = r#"
 import http.server, sys
@@ -285,15 +300,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 /// quoting the start of the body (escape sequences neutralised), not exit 0.
 #[test]
 fn garbage_from_a_runtime_is_an_error() {
-    let arw0 = Arw::new();
-    let script = arw0.dir.path().join("garbage.py");
-    std::fs::write(&script, GARBAGE_SERVER).unwrap();
-    let manifest = format!(
-        "[[runtime]]\nid = \"junk\"\nadapter = \"process\"\ncommand = \"/usr/bin/python3\"\nargs = [{:?}, \"{{port}}\"]\nauto_start = true\n[runtime.health]\npath = \"/health\"\n",
-        script.display().to_string()
-    );
-    let arw = Arw::with_config(&manifest);
-    arw.wait_for(Duration::from_secs(20), "junk ready", |s| state(s, "junk") == "ready");
+    let (_scripts, arw) = python_runtime("junk", GARBAGE_SERVER);
     for json in [false, true] {
         let mut args = vec!["chat", "--runtime", "junk", "hi"];
         if json {
@@ -477,15 +484,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 /// and a 6 MB streamed one arrive whole, exit 0.
 #[test]
 fn large_chat_replies_arrive_whole() {
-    let arw0 = Arw::new();
-    let script = arw0.dir.path().join("big.py");
-    std::fs::write(&script, BIG_SERVER).unwrap();
-    let manifest = format!(
-        "[[runtime]]\nid = \"big\"\nadapter = \"process\"\ncommand = \"/usr/bin/python3\"\nargs = [{:?}, \"{{port}}\"]\nauto_start = true\n[runtime.health]\npath = \"/health\"\n",
-        script.display().to_string()
-    );
-    let arw = Arw::with_config(&manifest);
-    arw.wait_for(Duration::from_secs(20), "big ready", |s| state(s, "big") == "ready");
+    let (_scripts, arw) = python_runtime("big", BIG_SERVER);
     let (out, doc) = arw.run_json(&["chat", "--runtime", "big", "hi"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(doc["choices"][0]["message"]["content"].as_str().unwrap().len(), 50_000_000);
