@@ -2,6 +2,7 @@
 //! setup, parent-death signals, SIGPIPE.
 
 use std::io;
+use std::os::fd::FromRawFd;
 
 /// Long-running servers (the daemon, the stub) must never die because a
 /// peer went away mid-write: the write fails with EPIPE and is handled.
@@ -135,4 +136,35 @@ pub fn lock_with_deadline(file: std::fs::File, deadline: std::time::Duration) ->
     });
     rx.recv_timeout(deadline)
         .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "lock wait timed out")))
+}
+
+/// Waits up to `deadline` for process `pid` to exit: `Ok(true)` when it is
+/// gone (or was already), `Ok(false)` on timeout, an error when pidfds are
+/// not available here.
+pub fn wait_pid_exit(pid: u32, deadline: std::time::Duration) -> io::Result<bool> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ESRCH) { Ok(true) } else { Err(e) };
+    }
+    // SAFETY: fd was just returned to us and is closed once, below.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&fd), events: libc::POLLIN, revents: 0 };
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n > 0 {
+            return Ok(true);
+        }
+        if n == 0 {
+            return Ok(false);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }

@@ -292,14 +292,28 @@ pub fn replace_daemon(paths: &Paths, w: &Welcome) -> Result<()> {
     stop_pid_and_wait(paths, w.pid)
 }
 
-/// SIGTERM `pid` and wait until the daemon lock is free.
+/// SIGTERM `pid` and wait until it is gone.
 pub fn stop_pid_and_wait(paths: &Paths, pid: u32) -> Result<()> {
     let _ = crate::sys::kill(pid, libc::SIGTERM);
-    wait_for_daemon_exit(paths)
+    wait_for_daemon_exit(paths, pid)
 }
 
-/// Blocks until no daemon holds the lock of `paths`.
-pub fn wait_for_daemon_exit(paths: &Paths) -> Result<()> {
+/// Blocks until the daemon `pid` has exited. Waiting for that very process
+/// (a pidfd), not for the daemon lock: a client that auto-starts a
+/// successor meanwhile takes the lock the moment the old daemon lets go,
+/// and would otherwise make this wait time out.
+pub fn wait_for_daemon_exit(paths: &Paths, pid: u32) -> Result<()> {
+    match crate::sys::wait_pid_exit(pid, DRAIN_WAIT) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {
+            return Err(anyhow::anyhow!(
+                "the old daemon (pid {pid}) did not exit within {}s; see `arw daemon logs`",
+                DRAIN_WAIT.as_secs()
+            ))
+        }
+        // No pidfds (Linux before 5.3): the lock tells instead.
+        Err(_) => {}
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

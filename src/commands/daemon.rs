@@ -85,7 +85,7 @@ fn stop_daemon(ctx: &Ctx) -> Result<StopOutcome> {
                 Ok(Some(mut c)) => c.request(Request::Shutdown).is_ok(),
                 Ok(None) | Err(_) => false,
             };
-            client::wait_for_daemon_exit(&ctx.paths)?;
+            client::wait_for_daemon_exit(&ctx.paths, welcome.pid)?;
             Ok(if asked { StopOutcome::Stopped(welcome.pid) } else { StopOutcome::AlreadyStopping(welcome.pid) })
         }
         Some((welcome, false)) => {
