@@ -112,7 +112,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub watch: bool,
     /// Exit 1 when the node status is `error` (for scripts and CI gates).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub check: bool,
 }
 

@@ -17,6 +17,15 @@ pub const MASK: &str = "***";
 const MIN_SECRET_LEN: usize = 4;
 
 /// Whether a variable or flag name looks like it holds a secret.
+/// Short flags whose value is a secret though the name does not say so
+/// (llama-server's `-hft` is `--hf-token`).
+const SECRET_SHORT_FLAGS: &[&str] = &["-hft"];
+
+/// A command-line flag whose value is a secret: `--api-key`, `--hf-token`, `-hft`.
+fn secret_flag(arg: &str) -> bool {
+    (arg.starts_with("--") && is_secret_name(arg)) || SECRET_SHORT_FLAGS.contains(&arg)
+}
+
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.trim_start_matches('-').to_ascii_uppercase().replace('-', "_");
     let secret = ["TOKEN", "KEY", "SECRET", "PASSWORD"].iter().any(|w| upper.contains(w));
@@ -62,8 +71,8 @@ impl Redactor {
                 continue;
             }
             match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with('-') && is_secret_name(flag) => self.add(value),
-                _ => next_is_secret = arg.starts_with("--") && is_secret_name(arg),
+                Some((flag, value)) if secret_flag(flag) => self.add(value),
+                _ => next_is_secret = secret_flag(arg),
             }
         }
     }
@@ -89,11 +98,11 @@ impl Redactor {
                 continue;
             }
             match arg.split_once('=') {
-                Some((flag, _)) if flag.starts_with('-') && is_secret_name(flag) => {
+                Some((flag, _)) if secret_flag(flag) => {
                     shown.push(format!("{flag}={MASK}"));
                 }
                 _ => {
-                    hide_next = arg.starts_with("--") && is_secret_name(arg);
+                    hide_next = secret_flag(arg);
                     shown.push(self.redact(arg));
                 }
             }
@@ -170,7 +179,9 @@ mod tests {
             "Bearer tok-123456",
             "--api-key",
             "plain",
-            "--hf-token=abc",
+            "--hf-token=abcde",
+            "-hft",
+            "hf_short",
             "-t",
             "1",
         ]
@@ -178,7 +189,13 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let line = r.command_line("/bin/server", &args);
-        assert_eq!(line, "/bin/server --model /m/x.gguf --header Bearer *** --api-key *** --hf-token=*** -t 1");
+        assert_eq!(
+            line,
+            "/bin/server --model /m/x.gguf --header Bearer *** --api-key *** --hf-token=*** -hft *** -t 1"
+        );
+        let mut learned = Redactor::default();
+        learned.learn_flags(&args);
+        assert_eq!(learned.redact("hf_short plain abcde"), "*** *** ***");
         assert!(!line.contains("tok-123456"));
         assert_eq!(r.env_line(&vars(&[("A", "1"), ("HF_TOKEN", "x")])), "A=1 HF_TOKEN=***");
     }

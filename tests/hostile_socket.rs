@@ -591,14 +591,14 @@ fn a_full_daemon_still_answers_status_and_stop() {
 }
 
 /// Outside pass: the daemon runs in `/`, not in whichever directory the
-/// first command ran, and relative paths in a manifest mean paths next to
-/// the manifest file.
+/// first command ran; a relative `cwd` means next to the manifest file and
+/// `./command` runs from that `cwd`, as in a shell.
 #[test]
 fn relative_manifest_paths_mean_the_manifests_directory() {
     let arw = Arw::new();
     let dir = arw.dir.path().join("models");
     std::fs::create_dir_all(dir.join("work")).unwrap();
-    let script = dir.join("run.sh");
+    let script = dir.join("work/run.sh");
     std::fs::write(&script, "#!/bin/sh\npwd > pwd.txt\nexec sleep 300\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let manifest = dir.join("runtimes.toml");
@@ -637,4 +637,20 @@ fn reload_of_another_manifest_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reloads") && err.contains("arw daemon restart"), "{err}");
     assert_eq!(err.matches("other.toml").count(), 1, "said once: {err}");
+}
+
+/// Second outside pass: a bad `ARW_MAX_CONNECTIONS` is refused when the
+/// daemon starts, not silently replaced by the default; `--watch --check`
+/// is a usage error rather than a watch that never checks.
+#[test]
+fn bad_cap_and_watch_check_are_refused() {
+    let arw = Arw::new();
+    for bad in ["abc", "0"] {
+        let out = arw.cmd(&["runtime", "status"]).env("ARW_MAX_CONNECTIONS", bad).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("`ARW_MAX_CONNECTIONS={bad}`")), "{err}");
+    }
+    let out = arw.run(&["runtime", "status", "--watch", "--check"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -208,6 +208,21 @@ fn planted_rotation_target_does_not_unbound_the_log() {
     assert!(rotated.is_file(), "a plain rotated file replaced the link");
 }
 
+/// Second outside pass: `daemon logs` while the log rotates under it
+/// reads the new end instead of failing.
+#[test]
+fn logs_tail_survives_rotation() {
+    let script = "while true; do head -c 1048575 /dev/zero | tr '\\0' x; echo; sleep 0.02; done";
+    let arw = Arw::with_config(&process_runtime("chatty", script, ""));
+    let log = arw.home.join("logs/runtimes/chatty.log.1");
+    arw.status();
+    poll(Duration::from_secs(30), "a first rotation", || log.exists());
+    for i in 0..60 {
+        let out = arw.run(&["daemon", "logs", "--runtime", "chatty", "-n", "2"]);
+        assert_eq!(out.status.code(), Some(0), "read {i}: {}", stderr(&out));
+    }
+}
+
 /// #11.9: `daemon logs --runtime` reads the tail from the end: a 300 MB log costs megabytes, not the file.
 #[test]
 fn logs_tail_reads_from_the_end() {

@@ -132,6 +132,9 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
         })?),
         Err(_) => None,
     };
+    if let Err(e) = socket::max_connections() {
+        anyhow::bail!("{e}");
+    }
     let lock = take_daemon_lock(&paths)?;
     crate::sys::raise_open_files_limit();
 

@@ -170,7 +170,11 @@ pub fn load_file(path: &Path) -> Result<Registry, RegistryError> {
     let read_error = |error| RegistryError::Read { path: path.to_path_buf(), error };
     let text = read_config_file(path, CONFIG_CAP_BYTES).map_err(read_error)?;
     let origin = path.display().to_string();
-    let base = path.parent().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    let base = path.parent().map(|d| {
+        std::fs::canonicalize(if d.as_os_str().is_empty() { Path::new(".") } else { d })
+            .or_else(|_| std::path::absolute(d))
+            .unwrap_or_else(|_| d.to_path_buf())
+    });
     Doc { text: &text, origin: &origin, check_host: true, base: base.as_deref() }
         .registry(&tree::parse(&text, &origin)?)
 }

@@ -76,7 +76,13 @@ impl Doc<'_> {
         let args = self.args(f)?;
         let env = self.env(f)?;
         let cwd = f.string("cwd", "a directory, e.g. \"/srv/models\"")?.map(|c| self.beside_manifest(&c));
-        let command = if command.contains('/') { self.beside_manifest(&command) } else { command };
+        // `./server` runs from `cwd` when there is one, as in a shell there;
+        // without one it means next to the manifest.
+        let command = match &cwd {
+            _ if !command.contains('/') || Path::new(&command).is_absolute() || command.starts_with("${") => command,
+            Some(dir) => Path::new(dir).join(&command).display().to_string(),
+            None => self.beside_manifest(&command),
+        };
         if let Some(dir) = cwd.as_deref().filter(|_| self.check_host) {
             self.check_cwd(f, Path::new(dir))?;
         }

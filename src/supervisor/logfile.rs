@@ -95,6 +95,17 @@ pub fn rotate_if_large(path: &Path) -> io::Result<bool> {
 /// The last `lines` lines of the file, read backwards from its end: a
 /// 200 MB log costs what its tail costs.
 pub fn tail(path: &Path, lines: usize) -> io::Result<Vec<String>> {
+    // A rotation truncates the file under us; read again from its new end.
+    for _ in 0..3 {
+        match tail_once(path, lines) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => continue,
+            other => return other,
+        }
+    }
+    tail_once(path, lines)
+}
+
+fn tail_once(path: &Path, lines: usize) -> io::Result<Vec<String>> {
     let mut file = fsx::open_read(path)?;
     let len = file.metadata()?.len();
     let floor = len.saturating_sub(TAIL_MAX_BYTES);

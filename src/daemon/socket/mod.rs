@@ -33,22 +33,31 @@ const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// `ARW_MAX_CONNECTIONS` from the daemon's environment, else 512, and
-/// never more than the descriptors the process may open leave room for.
-pub fn max_connections() -> usize {
-    let wanted = std::env::var("ARW_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+/// never more than the descriptors the process may open leave room for; a
+/// value that is not a whole number above 0 is refused at start.
+pub fn max_connections() -> Result<usize, String> {
+    let wanted = match std::env::var("ARW_MAX_CONNECTIONS") {
+        Err(_) => DEFAULT_MAX_CONNECTIONS,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(format!(
+                    "`ARW_MAX_CONNECTIONS={}` is not a whole number of connections above 0",
+                    crate::text::quote(&v, 40)
+                ))
+            }
+        },
+    };
     // Each runtime needs a few descriptors (log, pipes), and so do the
     // daemon's own files: keep 32 for them.
     let fd_room = crate::sys::open_files_limit().saturating_sub(32).max(4) as usize;
-    wanted.min(fd_room)
+    Ok(wanted.min(fd_room))
 }
 
 pub async fn accept_until_shutdown(listener: interprocess::local_socket::tokio::Listener, ctx: Arc<Ctx>) {
     let mut shutdown = ctx.shutdown.subscribe();
-    let cap = max_connections();
+    // Checked at start (`serve`): a bad value never gets this far.
+    let cap = max_connections().unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let slots = Arc::new(Semaphore::new(cap));
     let reserved = Arc::new(Semaphore::new(RESERVED));
     let cap_log = Arc::new(std::sync::Mutex::new(RateLimited::new(Duration::from_secs(10))));
