@@ -226,13 +226,16 @@ pub fn usage(err: clap::Error) -> Exit {
         };
     }
     if json_in_args() {
+        // clap's text: a first paragraph (the error, possibly continued on
+        // indented lines, e.g. the missing arguments), then usage and tips.
         let rendered = err.render().to_string();
-        let mut lines = rendered.trim().lines();
-        let first = lines.next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
-        let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+        let (head, tail) = rendered.trim().split_once("\n\n").unwrap_or((rendered.trim(), ""));
+        let head: Vec<&str> = head.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let joined = head.join(" ");
+        let message = joined.strip_prefix("error: ").unwrap_or(&joined).to_string();
+        let rest: Vec<&str> = tail.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let hint = (!rest.is_empty()).then(|| rest.join("; "));
-        let _ = crate::render::out::println(&error_document("usage", message, hint, Exit::Usage).to_string());
+        let _ = crate::render::out::println(&error_document("usage", &message, hint, Exit::Usage).to_string());
     }
     let _ = err.print();
     Exit::Usage
