@@ -434,3 +434,20 @@ fn interrupted_smoke_stops_its_runtime() {
     assert_eq!(doc["outcome"], "failed");
     assert!(doc["reason"].as_str().unwrap().starts_with("the client went away"), "{doc:#}");
 }
+
+/// Second outside pass: a real smoke whose llama-server wants an API key
+/// fails at the first token and says why, instead of a bare 401.
+#[test]
+fn api_key_smoke_says_why_it_fails() {
+    let (Some(bin), Some(model)) = (llama_server(), tiny_gguf()) else { return };
+    let arw = Arw::new()
+        .env("LLAMA_SERVER_BIN", bin.to_str().unwrap())
+        .env("LLAMA_MODEL_PATH", model.to_str().unwrap())
+        .env("LLAMA_SERVER_ARGS", "--api-key sk-smoke-key-777")
+        .env("RUNTIME_SMOKE_TIMEOUT_SECS", "60");
+    let (out, doc) = smoke(&arw, &["--mode", "real"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stage(&doc, "first-token")["outcome"], "failed");
+    assert!(doc["reason"].as_str().unwrap().contains("sends no API key"), "{doc:#}");
+    assert!(!doc.to_string().contains("sk-smoke-key-777"), "{doc:#}");
+}

@@ -150,6 +150,13 @@ impl Run<'_> {
                 );
                 Ok(())
             }
+            Ok((401, v)) => Err(self.fail(
+                "first-token",
+                t,
+                format!(
+                    "HTTP 401: {v}; the smoke sends no API key: leave `--api-key` out of LLAMA_SERVER_ARGS for a smoke"
+                ),
+            )),
             Ok((status, v)) => Err(self.fail("first-token", t, format!("HTTP {status}: {v}"))),
             Err(e) => Err(self.fail("first-token", t, e.message)),
         }
