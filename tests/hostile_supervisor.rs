@@ -28,14 +28,6 @@ fn poll(within: Duration, what: &str, mut pred: impl FnMut() -> bool) {
     }
 }
 
-/// Whether the file ends with `tail`, reading only its end.
-fn logs_end_with(path: &Path, tail: &[u8]) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let mut buf = vec![0; tail.len()];
-    f.seek(SeekFrom::End(-(tail.len() as i64))).is_ok() && f.read_exact(&mut buf).is_ok() && buf == tail
-}
-
 fn environ(pid: u32) -> Vec<String> {
     let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     raw.split(|&b| b == 0).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
@@ -153,17 +145,23 @@ fn runtimes_get_a_minimal_environment() {
 fn chatty_runtime_log_is_rotated_while_running() {
     const MIB: u64 = 1024 * 1024;
     // 48 MiB in 1 MiB bursts, then a marker; the runtime keeps running.
-    let script =
+    // Done is a file, not the log's last line: a rotation right after the
+    // last write moves that line into `.log.1`.
+    let done = tempfile::Builder::new().prefix("arwdone").tempdir_in("/tmp").unwrap();
+    let marker = done.path().join("done");
+    let script = format!(
         "i=0; while [ $i -lt 48 ]; do head -c 1048575 /dev/zero | tr '\\0' x; echo; i=$((i+1)); sleep 0.02; done; \
-                  echo chatty-done; exec sleep 300";
-    let arw = Arw::with_config(&process_runtime("chatty", script, ""));
+         echo chatty-done; touch {}; exec sleep 300",
+        marker.display()
+    );
+    let arw = Arw::with_config(&process_runtime("chatty", &script, ""));
     let log = arw.home.join("logs/runtimes/chatty.log");
     let rotated = arw.home.join("logs/runtimes/chatty.log.1");
     arw.status(); // starts the daemon, which starts the runtime
     let mut largest = 0;
     poll(Duration::from_secs(60), "the chatty runtime to finish writing", || {
         largest = largest.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
-        logs_end_with(&log, b"chatty-done\n")
+        marker.exists()
     });
     let status = arw.status();
     assert_eq!(state(&status, "chatty"), "ready", "still running, never restarted");
@@ -183,10 +181,14 @@ fn chatty_runtime_log_is_rotated_while_running() {
 #[test]
 fn planted_rotation_target_does_not_unbound_the_log() {
     const MIB: u64 = 1024 * 1024;
-    let script =
+    let done = tempfile::Builder::new().prefix("arwdone").tempdir_in("/tmp").unwrap();
+    let marker = done.path().join("done");
+    let script = format!(
         "i=0; while [ $i -lt 40 ]; do head -c 1048575 /dev/zero | tr '\\0' x; echo; i=$((i+1)); sleep 0.02; done; \
-                  echo chatty-done; exec sleep 300";
-    let arw = Arw::with_config(&process_runtime("chatty", script, ""));
+         touch {}; exec sleep 300",
+        marker.display()
+    );
+    let arw = Arw::with_config(&process_runtime("chatty", &script, ""));
     let logs = arw.home.join("logs/runtimes");
     std::fs::create_dir_all(&logs).unwrap();
     for dir in [arw.home.clone(), arw.home.join("logs"), logs.clone()] {
@@ -200,7 +202,7 @@ fn planted_rotation_target_does_not_unbound_the_log() {
     let mut largest = 0;
     poll(Duration::from_secs(60), "the chatty runtime to finish writing", || {
         largest = largest.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
-        logs_end_with(&log, b"chatty-done\n")
+        marker.exists()
     });
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert!(largest < 32 * MIB, "the log grew to {largest} bytes");
