@@ -82,6 +82,11 @@ pub enum ArwError {
     #[error("{message}")]
     BudgetExhausted { message: String },
 
+    /// A setting or combination this command refuses before asking the
+    /// daemon anything (exit 2).
+    #[error("{message}; {hint}")]
+    Usage { message: String, hint: String },
+
     /// A closed pipe is not reported (see [`report`]); anything else is.
     #[error("cannot write to stdout: {0}; check where the output is redirected")]
     Stdout(#[source] std::io::Error),
@@ -105,6 +110,7 @@ impl ArwError {
             | ArwError::DaemonGone { .. }
             | ArwError::BuildMismatch { .. } => Exit::DaemonUnreachable,
             ArwError::BudgetExhausted { .. } => Exit::BudgetExhausted,
+            ArwError::Usage { .. } => Exit::Usage,
             ArwError::Stdout(_) => Exit::Failure,
             ArwError::Remote { kind, .. } => match kind {
                 ErrorKind::BudgetExhausted => Exit::BudgetExhausted,

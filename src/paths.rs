@@ -79,11 +79,14 @@ impl Paths {
     /// The socket path, or an error naming it when the OS cannot bind it or
     /// another user could stand in for the daemon there.
     pub fn checked_socket(&self) -> Result<PathBuf, crate::error::ArwError> {
-        if fs::metadata(&self.home).is_ok_and(|m| !m.is_dir()) {
-            return Err(crate::error::ArwError::HomeNotADirectory { home: self.home.clone() });
+        // One stat of the home serves both checks: this runs on every command.
+        if let Ok(meta) = fs::metadata(&self.home) {
+            if !meta.is_dir() {
+                return Err(crate::error::ArwError::HomeNotADirectory { home: self.home.clone() });
+            }
+            check_owner(&self.home, &meta)?;
         }
-        check_private(&self.home, true)?;
-        check_private(&self.run_dir(), false)?;
+        check_run_dir(&self.run_dir())?;
         let socket = self.socket();
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
@@ -97,10 +100,15 @@ impl Paths {
 /// write there can replace the socket and receive what clients send. A
 /// missing directory is fine (arw creates it `0700`). `ARW_HOME` itself may
 /// be a symlink the user made; `run/` may not.
-fn check_private(dir: &Path, follow: bool) -> Result<(), crate::error::ArwError> {
+fn check_run_dir(dir: &Path) -> Result<(), crate::error::ArwError> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) => check_owner(dir, &meta),
+        Err(_) => Ok(()),
+    }
+}
+
+fn check_owner(dir: &Path, meta: &fs::Metadata) -> Result<(), crate::error::ArwError> {
     use std::os::unix::fs::MetadataExt;
-    let meta = if follow { fs::metadata(dir) } else { fs::symlink_metadata(dir) };
-    let Ok(meta) = meta else { return Ok(()) };
     let unsafe_dir =
         |why: String, fix: String| crate::error::ArwError::UnsafeHome { path: dir.to_path_buf(), why, fix };
     let elsewhere = "point `ARW_HOME` at a directory of your own";

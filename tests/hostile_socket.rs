@@ -645,12 +645,37 @@ fn reload_of_another_manifest_is_refused() {
 #[test]
 fn bad_cap_and_watch_check_are_refused() {
     let arw = Arw::new();
-    for bad in ["abc", "0"] {
-        let out = arw.cmd(&["runtime", "status"]).env("ARW_MAX_CONNECTIONS", bad).output().unwrap();
-        assert_ne!(out.status.code(), Some(0), "{bad}");
+    for (knob, bad) in
+        [("ARW_MAX_CONNECTIONS", "abc"), ("ARW_MAX_CONNECTIONS", "0"), ("ARW_MATRIX_REPUBLISH_SECS", "soon")]
+    {
+        let out = arw.cmd(&["runtime", "status"]).env(knob, bad).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{knob}={bad}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("`ARW_MAX_CONNECTIONS={bad}`")), "{err}");
+        assert!(err.contains(&format!("`{knob}={bad}`")), "{err}");
     }
     let out = arw.run(&["runtime", "status", "--watch", "--check"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Review pass: the files a weights request names (`ARW_MODEL_SOURCES`,
+/// `HF_TOKEN_PATH`) are read like config files: `/dev/zero` and a FIFO are
+/// refused at once instead of filling memory or blocking the daemon.
+#[test]
+fn files_a_weights_request_names_are_bounded() {
+    let arw = Arw::new();
+    arw.status();
+    let fifo = arw.dir.path().join("token.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let started = Instant::now();
+    let out = arw.cmd(&["runtime", "weights", "list"]).env("ARW_MODEL_SOURCES", "/dev/zero").output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a regular file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = arw.cmd(&["runtime", "weights", "list"]).env("HF_TOKEN_PATH", &fifo).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    arw.status();
 }

@@ -48,11 +48,7 @@ fn parse_timeout() -> Result<Option<Duration>, String> {
 /// The client's own knobs, checked before anything is sent: a bad value is
 /// a usage error, not a silent default.
 pub fn check_knobs() -> Result<()> {
-    parse_timeout().map_err(|message| ArwError::Remote {
-        kind: crate::protocol::ErrorKind::BadRequest,
-        message,
-        hint: Some("unset it for the default of 10 s".into()),
-    })?;
+    parse_timeout().map_err(|message| ArwError::Usage { message, hint: "unset it for the default of 10 s".into() })?;
     Ok(())
 }
 

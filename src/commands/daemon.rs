@@ -154,14 +154,13 @@ pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
     // A reload re-reads the daemon's own manifest; saying "reloaded" while
     // another file was asked for would be a lie.
     if let Some((loaded, wanted)) = super::other_config(&client) {
-        return Err(crate::error::ArwError::Remote {
-            kind: crate::protocol::ErrorKind::BadRequest,
+        return Err(crate::error::ArwError::Usage {
             message: format!(
                 "the running daemon reloads `{}`, not `{}`",
                 crate::text::line(&loaded),
                 crate::text::line(&wanted)
             ),
-            hint: Some("run `arw daemon restart` with that `--config` to switch manifests".into()),
+            hint: "run `arw daemon restart` with that `--config` to switch manifests".into(),
         }
         .into());
     }

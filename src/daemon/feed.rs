@@ -27,13 +27,17 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 /// tests use that to prove updates are pushed on change).
 const REPUBLISH_EVERY: Duration = Duration::from_secs(5);
 
-fn republish_every() -> Duration {
-    std::env::var("ARW_MATRIX_REPUBLISH_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
-        .unwrap_or(REPUBLISH_EVERY)
+/// A bad value is refused when the daemon starts (`serve`), like the
+/// connection cap.
+pub fn republish_every() -> Result<Duration, String> {
+    let Ok(v) = std::env::var("ARW_MATRIX_REPUBLISH_SECS") else { return Ok(REPUBLISH_EVERY) };
+    match v.trim().parse::<u64>() {
+        Ok(s) if s > 0 => Ok(Duration::from_secs(s)),
+        _ => Err(format!(
+            "`ARW_MATRIX_REPUBLISH_SECS={}` is not a whole number of seconds above 0",
+            crate::text::quote(&v, 40)
+        )),
+    }
 }
 
 /// The knobs that change what the matrix says, parsed once for every reader.
@@ -183,7 +187,7 @@ fn compute(ctx: &Ctx, supervisor: SupervisorView, knobs: &MatrixKnobs) -> Status
 pub async fn publish(ctx: Arc<Ctx>) {
     let mut views = ctx.supervisor.subscribe();
     let mut http = ctx.forward.subscribe();
-    let mut tick = tokio::time::interval(republish_every());
+    let mut tick = tokio::time::interval(republish_every().unwrap_or(REPUBLISH_EVERY));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

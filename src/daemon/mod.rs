@@ -132,9 +132,9 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
         })?),
         Err(_) => None,
     };
-    if let Err(e) = socket::max_connections() {
-        anyhow::bail!("{e}");
-    }
+    // The daemon's own knobs: refused now rather than replaced by defaults.
+    socket::max_connections().map_err(anyhow::Error::msg)?;
+    feed::republish_every().map_err(anyhow::Error::msg)?;
     let lock = take_daemon_lock(&paths)?;
     crate::sys::raise_open_files_limit();
 

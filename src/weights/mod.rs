@@ -149,7 +149,8 @@ fn find_token(knobs: &Knobs, hf_home: &Path, cwd: &Path) -> (Option<Token>, Opti
         }
     }
     let file = knobs.non_empty("HF_TOKEN_PATH").map(|p| cwd.join(p)).unwrap_or_else(|| hf_home.join("token"));
-    match std::fs::read_to_string(&file) {
+    // Bounded and non-blocking, like every file a request names.
+    match crate::registry::read_config_file(&file, 64 * 1024) {
         Ok(t) if !t.trim().is_empty() => (Some(Token(t.trim().to_string())), Some(file.display().to_string())),
         _ => (None, None),
     }

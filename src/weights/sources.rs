@@ -210,9 +210,13 @@ pub fn load(knobs: &Knobs, cwd: &Path) -> Result<Roster, SourcesError> {
     let mut roster = match sources_file(knobs, cwd)? {
         Some(path) => {
             let origin = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| SourcesError {
-                origin: origin.clone(),
-                message: format!("cannot read the model roster: {e}; fix or unset `ARW_MODEL_SOURCES`"),
+            // Regular file, size-capped, never blocking: a FIFO or `/dev/zero`
+            // named by `ARW_MODEL_SOURCES` is an error, not a stuck daemon.
+            let text = crate::registry::read_config_file(&path, crate::registry::CONFIG_CAP_BYTES).map_err(|e| {
+                SourcesError {
+                    origin: origin.clone(),
+                    message: format!("cannot read the model roster: {e}; fix or unset `ARW_MODEL_SOURCES`"),
+                }
             })?;
             Roster { models: parse(&text, &origin)?, origin }
         }
@@ -240,7 +244,9 @@ pub fn load(knobs: &Knobs, cwd: &Path) -> Result<Roster, SourcesError> {
 fn sources_file(knobs: &Knobs, cwd: &Path) -> Result<Option<PathBuf>, SourcesError> {
     if let Some(p) = knobs.non_empty("ARW_MODEL_SOURCES") {
         let path = cwd.join(p);
-        if !path.is_file() {
+        // Anything that exists goes to the bounded reader, which says what
+        // it is when it is not a regular file.
+        if !path.exists() {
             return Err(SourcesError {
                 origin: path.display().to_string(),
                 message: "`ARW_MODEL_SOURCES` names a file that does not exist; fix or unset it".into(),
