@@ -222,6 +222,11 @@ pub enum DaemonCommand {
         /// `~/.config/arw/runtimes.toml`, then the built-in default).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve the HTTP surface (matrix, metrics, events, dashboard) on
+        /// ADDRESS:PORT; beats `ARW_HTTP_LISTEN` and `[daemon] http_listen`.
+        /// Beyond loopback it needs `ARW_ADMIN_TOKEN` or `admin_token_file`.
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        http: Option<String>,
         /// Report this build id (tests of the replacement path).
         #[arg(long, hide = true)]
         fake_build_id: Option<String>,

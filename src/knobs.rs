@@ -89,7 +89,14 @@ pub fn capture(env_refs: &[String], with_tokens: bool) -> BTreeMap<String, Strin
     vars.collect()
 }
 
+/// The daemon's own secret: read from its environment when it starts, never
+/// sent with a request (a command cannot change it for a running daemon).
+pub const DAEMON_SECRETS: &[&str] = &["ARW_ADMIN_TOKEN"];
+
 fn wanted(name: &str, env_refs: &[String], with_tokens: bool) -> bool {
+    if DAEMON_SECRETS.contains(&name) {
+        return env_refs.iter().any(|r| r == name);
+    }
     if TOKENS.contains(&name) {
         return with_tokens || env_refs.iter().any(|r| r == name);
     }
@@ -219,6 +226,8 @@ mod tests {
         assert!(!plain.contains_key("AWS_SECRET_ACCESS_KEY"));
         assert!(!plain.contains_key("REFERENCED"));
         assert!(!plain.contains_key("HF_TOKEN"));
+        let with_admin = select([("ARW_ADMIN_TOKEN".to_string(), "t".to_string())].into_iter(), &[], true);
+        assert!(with_admin.is_empty(), "the admin token never travels with a request");
         let asked = select(env(), &["HF_TOKEN".to_string()], false);
         assert!(asked.contains_key("HF_TOKEN"), "a manifest that references the token gets it");
         let refs = select(env(), &["REFERENCED".to_string()], true);

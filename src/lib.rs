@@ -5,6 +5,7 @@
 pub mod log;
 
 pub mod accel;
+pub mod bus;
 pub mod cli;
 pub mod client;
 pub mod commands;

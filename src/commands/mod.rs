@@ -32,8 +32,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Chat(args) => chat::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Weights(args)) => weights::run(&ctx, args),
         Command::Runtime(RuntimeCommand::StubLlama(args)) => crate::stub::run(args).map(|()| Exit::Ok),
-        Command::Daemon(DaemonCommand::Serve { config, fake_build_id }) => {
-            crate::daemon::serve(crate::daemon::ServeOptions { config, fake_build_id }).map(|()| Exit::Ok)
+        Command::Daemon(DaemonCommand::Serve { config, http, fake_build_id }) => {
+            crate::daemon::serve(crate::daemon::ServeOptions { config, http, fake_build_id }).map(|()| Exit::Ok)
         }
         Command::Daemon(DaemonCommand::Status { json }) => daemon::status(&ctx, json),
         Command::Daemon(DaemonCommand::Stop) => daemon::stop(&ctx),

@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::accel::GpuInventory;
 use crate::knobs::Knobs;
 use crate::protocol::status::SupervisorView;
-use crate::protocol::{ErrorBody, ErrorKind, Event, StatusReport};
+use crate::protocol::{ErrorBody, ErrorKind, StatusReport};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -146,7 +146,7 @@ impl Feed {
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Latest { report: report.clone(), view, http_version, at: Instant::now() });
         self.published.send_replace(Some(report.clone()));
-        let _ = ctx.events.send(Event::RuntimeUpdated(report.clone()));
+        ctx.bus.publish_report(report.clone());
         Ok(report)
     }
 

@@ -10,12 +10,13 @@
 
 pub mod feed;
 pub mod forward;
+pub mod http;
+mod observe;
 pub mod service;
 mod socket;
 
 use crate::accel;
 use crate::paths::Paths;
-use crate::protocol::Event;
 use crate::registry::{self, Registry};
 use crate::supervisor;
 use anyhow::{Context as _, Result};
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// How long a new daemon waits for a draining predecessor to release the lock.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -39,6 +40,8 @@ const CONFIG_POLL: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
     pub config: Option<PathBuf>,
+    /// `--http ADDRESS:PORT`.
+    pub http: Option<String>,
     /// Testing aid: report this build id instead of the real one.
     pub fake_build_id: Option<String>,
 }
@@ -52,12 +55,15 @@ pub struct Ctx {
     pub forward: forward::Forwarder,
     /// The status document, computed once per change for every reader.
     pub feed: feed::Feed,
-    pub events: broadcast::Sender<Event>,
+    /// Every event the daemon publishes (SPEC §8).
+    pub bus: crate::bus::Bus,
     pub clients: watch::Sender<usize>,
     pub in_flight: AtomicUsize,
     pub started_at: SystemTime,
     pub config_path: Option<PathBuf>,
     pub build_id: String,
+    /// `http://ADDRESS:PORT/` when the HTTP surface is on.
+    pub http_url: Option<String>,
     pub shutdown: watch::Sender<bool>,
     /// Weights downloads the daemon runs for clients (SPEC §6).
     pub weights: crate::weights::jobs::Jobs,
@@ -143,6 +149,10 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
         Some(p) => registry::load_file(p)?,
         None => registry::embedded_default(),
     };
+    let http_config = http::listen::resolve(opts.http.as_deref(), |k| std::env::var(k).ok(), &registry.daemon)
+        .map_err(anyhow::Error::msg)?;
+    let http_listener = http_config.as_ref().map(http::bind).transpose()?;
+    let http_url = http_listener.as_ref().and_then(http::url_of);
 
     // We hold the lock, so a socket file left here belongs to a dead daemon.
     match std::fs::remove_file(&socket) {
@@ -160,7 +170,16 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
             .create_tokio()
             .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
         crate::fsx::write(&paths.pid_file(), format!("{}\n", std::process::id()).as_bytes())?;
-        let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override);
+        let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override, http_url);
+        if let (Some(listener), Some(config)) = (http_listener, http_config) {
+            dlog!(
+                "HTTP surface on {} ({}{})",
+                ctx.http_url.as_deref().unwrap_or("?"),
+                config.source,
+                if config.token.is_some() { ", admin token required" } else { ", loopback only" }
+            );
+            tokio::spawn(http::serve(listener, ctx.clone(), config));
+        }
         announce_ready(notify, &socket);
         socket::accept_until_shutdown(listener, ctx.clone()).await;
         shut_down(&ctx).await;
@@ -215,6 +234,7 @@ fn start_services(
     config_path: Option<PathBuf>,
     fake_build_id: Option<String>,
     idle_override: Option<u64>,
+    http_url: Option<String>,
 ) -> Arc<Ctx> {
     let mut settings = registry.daemon.clone();
     // An override for one daemon's life (tests, short-lived CI daemons).
@@ -223,24 +243,25 @@ fn start_services(
     }
     let loaded = Loaded { settings, origin: registry.origin.clone(), env_refs: env_refs_of(&registry), problem: None };
     let supervisor = supervisor::start(registry, paths.runtime_logs_dir());
-    let (events, _) = broadcast::channel(64);
     let ctx = Arc::new(Ctx {
         paths,
         forward: forward::Forwarder::new(supervisor.clone()),
         supervisor,
         gpus: accel::Sampler::start(),
         feed: feed::Feed::new(),
-        events,
+        bus: crate::bus::Bus::new(),
         clients: watch::channel(0).0,
         in_flight: AtomicUsize::new(0),
         started_at: SystemTime::now(),
         config_path,
         build_id: fake_build_id.unwrap_or_else(|| crate::protocol::BUILD_ID.to_string()),
+        http_url,
         shutdown: watch::channel(false).0,
         weights: Default::default(),
         loaded: Mutex::new(loaded),
     });
     tokio::spawn(feed::publish(ctx.clone()));
+    tokio::spawn(observe::publish_changes(ctx.clone()));
     tokio::spawn(exit_when_idle(ctx.clone()));
     tokio::spawn(watch_config(ctx.clone()));
     tokio::spawn(exit_on_signal(ctx.clone()));

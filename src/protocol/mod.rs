@@ -17,6 +17,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod events;
 pub mod frame;
 pub mod matrix;
 pub mod smoke;
@@ -33,7 +34,7 @@ pub use weights::*;
 pub const NOTIFY_ENV: &str = "ARW_DAEMON_NOTIFY";
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Identifies the exact build; two binaries from the same sources agree.
 pub const BUILD_ID: &str = env!("ARW_BUILD_ID");
@@ -63,6 +64,10 @@ pub struct Welcome {
     /// its environment.
     #[serde(default)]
     pub env_refs: Vec<String>,
+    /// The HTTP surface's URL when it is on, so a client whose
+    /// `ARW_HTTP_LISTEN` asks for another can say so.
+    #[serde(default)]
+    pub http: Option<String>,
 }
 
 impl Hello {
@@ -274,6 +279,9 @@ pub struct DaemonInfo {
     pub runtimes: usize,
     pub clients: usize,
     pub idle_timeout_secs: u64,
+    /// `http://ADDRESS:PORT/` when the HTTP surface is on.
+    #[serde(default)]
+    pub http: Option<String>,
 }
 
 /// Result of a reload.

@@ -40,6 +40,10 @@ pub struct DaemonSettings {
     /// 0 = never exit on idle.
     pub idle_timeout_secs: u64,
     pub matrix_ttl_secs: u64,
+    /// `ADDRESS:PORT` for the HTTP surface (SPEC §7); off when unset.
+    pub http_listen: Option<String>,
+    /// The admin token's file, resolved beside the manifest.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -23,7 +23,10 @@ fn invalid(text: &str) -> (String, usize, String) {
 fn embedded_default_parses() {
     let reg = embedded_default();
     assert_eq!(reg.origin, "embedded default");
-    assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60 });
+    assert_eq!(
+        reg.daemon,
+        DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60, http_listen: None, admin_token_file: None }
+    );
     assert_eq!(reg.runtimes.len(), 1);
     let llama = reg.get("llama").unwrap();
     assert_eq!((llama.adapter, llama.command.as_str()), (Adapter::LlamaCpp, "llama-server"));
@@ -64,7 +67,10 @@ restart.backoff_initial_ms = 7
 restart.backoff_max_ms = 7
 "#;
     let reg = parse(text, "full.toml").unwrap();
-    assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 0, matrix_ttl_secs: 5 });
+    assert_eq!(
+        reg.daemon,
+        DaemonSettings { idle_timeout_secs: 0, matrix_ttl_secs: 5, http_listen: None, admin_token_file: None }
+    );
     let want = RuntimeSpec {
         id: "qwen2.5-7b_q4".into(),
         name: "Qwen".into(),
@@ -90,7 +96,10 @@ restart.backoff_max_ms = 7
 fn omitted_keys_take_documented_defaults() {
     let reg = parse(concat!(base!(), "health.path = \"/ready\"\n"), "t").unwrap();
     let a = &reg.runtimes[0];
-    assert_eq!(reg.daemon, DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60 });
+    assert_eq!(
+        reg.daemon,
+        DaemonSettings { idle_timeout_secs: 900, matrix_ttl_secs: 60, http_listen: None, admin_token_file: None }
+    );
     assert_eq!((a.name.as_str(), a.host.as_str(), a.port, a.auto_start), ("a", "127.0.0.1", None, true));
     assert_eq!((a.accelerator, &a.modalities[..]), (Accelerator::Cpu, &[Modality::Text][..]));
     assert_eq!(a.startup_timeout_ms, 120_000);

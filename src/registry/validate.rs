@@ -20,12 +20,26 @@ impl Doc<'_> {
     pub(super) fn registry(&self, root: &Node) -> Res<Registry> {
         let top = Table::new(self, root, String::new(), "daemon runtime", "")?;
         let (mut idle_timeout_secs, mut matrix_ttl_secs) = (900, 60);
-        if let Some(d) = top.table("daemon", "idle_timeout_secs matrix_ttl_secs")? {
+        let (mut http_listen, mut admin_token_file) = (None, None);
+        if let Some(d) = top.table("daemon", "idle_timeout_secs matrix_ttl_secs http_listen admin_token_file")? {
             let idle_hint = "use whole seconds; 0 keeps the daemon alive forever";
             let idle = d.uint("idle_timeout_secs", .., idle_hint)?;
             let ttl = d.uint("matrix_ttl_secs", 1.., "use whole seconds, at least 1")?;
             idle_timeout_secs = idle.unwrap_or(idle_timeout_secs);
             matrix_ttl_secs = ttl.unwrap_or(matrix_ttl_secs);
+            let listen_hint = "write it as ADDRESS:PORT, e.g. \"127.0.0.1:8091\"";
+            http_listen = d.string("http_listen", listen_hint)?;
+            if let Some(addr) = &http_listen {
+                if let Err(why) = crate::daemon::http::listen::parse_addr(addr) {
+                    return Err(d.fail("http_listen", why, listen_hint));
+                }
+            }
+            admin_token_file = d
+                .string(
+                    "admin_token_file",
+                    "a file holding the token, e.g. \"/etc/arw/admin-token\" (relative: beside this manifest)",
+                )?
+                .map(|p| PathBuf::from(self.beside_manifest(&p)));
         }
         let mut runtimes: Vec<RuntimeSpec> = Vec::new();
         let mut id_offsets = BTreeMap::new();
@@ -55,7 +69,7 @@ impl Doc<'_> {
             }
             runtimes.push(spec);
         }
-        let daemon = DaemonSettings { idle_timeout_secs, matrix_ttl_secs };
+        let daemon = DaemonSettings { idle_timeout_secs, matrix_ttl_secs, http_listen, admin_token_file };
         let origin = self.origin.to_owned();
         Ok(Registry { daemon, runtimes, origin })
     }

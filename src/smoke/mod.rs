@@ -18,7 +18,7 @@ pub mod workspace;
 use crate::accel::GpuInventory;
 use crate::knobs::Knobs;
 use crate::protocol::smoke::{Mode, Outcome, SmokeReport, Stage, StageOutcome};
-use crate::protocol::{ChatReply, ErrorBody, Event, SmokeRequest, StatusReport};
+use crate::protocol::{ChatReply, ErrorBody, SmokeRequest, StatusReport};
 use crate::supervisor;
 use serde_json::Value;
 use std::future::Future;
@@ -26,14 +26,14 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 /// What a smoke run borrows from the daemon it runs in.
 pub struct Host<'a> {
     pub supervisor: &'a supervisor::Handle,
     pub runtimes: &'a dyn Runtimes,
     /// The daemon's event bus: the run waits for pushed `runtime.updated`.
-    pub events: &'a broadcast::Sender<Event>,
+    pub events: &'a crate::bus::Bus,
     /// `$ARW_HOME/cache`, for the weights checklist.
     pub cache_dir: PathBuf,
     /// The latest GPU sample.
@@ -79,7 +79,7 @@ struct Run<'a> {
     started: Instant,
     started_at: SystemTime,
     stages: mpsc::UnboundedSender<Stage>,
-    events: broadcast::Receiver<Event>,
+    events: crate::bus::Subscription,
     registered: Vec<String>,
     /// Set when the guard or a missing GPU sent us down the simulated path.
     downgraded: Option<String>,
@@ -127,7 +127,11 @@ pub async fn run(
     };
     let mut run = Run {
         host,
-        events: host.events.subscribe(),
+        events: host.events.subscribe(
+            None,
+            crate::protocol::events::TopicFilter::parse(crate::protocol::events::topic::RUNTIME_UPDATED)
+                .expect("a valid topic"),
+        ),
         knobs,
         req,
         report,

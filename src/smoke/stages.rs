@@ -7,11 +7,10 @@ use super::plan::Plan;
 use super::{gpulog, workspace, Halt, Run, TINY_PNG};
 use crate::protocol::smoke::MemoryReport;
 use crate::protocol::status::{State, SupervisorView};
-use crate::protocol::{Event, RestoreRequest, StatusReport};
+use crate::protocol::{RestoreRequest, StatusReport};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
 
 /// How long to wait for a pushed matrix update that includes the run.
 const MATRIX_WAIT: Duration = Duration::from_secs(7);
@@ -353,12 +352,10 @@ impl Run<'_> {
 }
 
 /// The next pushed `runtime.updated`, skipping other events and lag.
-pub(super) async fn next_report(events: &mut broadcast::Receiver<Event>) -> Option<Arc<StatusReport>> {
+pub(super) async fn next_report(events: &mut crate::bus::Subscription) -> Option<Arc<StatusReport>> {
     loop {
-        match events.recv().await {
-            Ok(Event::RuntimeUpdated(report)) => return Some(report),
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return None,
+        if let Some(report) = events.next_skipping_lag().await?.report.clone() {
+            return Some(report);
         }
     }
 }

@@ -18,6 +18,7 @@ pub async fn info(ctx: &Ctx) -> DaemonInfo {
         runtimes,
         clients: *ctx.clients.borrow(),
         idle_timeout_secs: settings.idle_timeout_secs,
+        http: ctx.http_url.clone(),
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn smoke(
     let host = crate::smoke::Host {
         supervisor: &ctx.supervisor,
         runtimes: &ctx.forward,
-        events: &ctx.events,
+        events: &ctx.bus,
         cache_dir: ctx.paths.cache_dir(),
         gpus: ctx.gpus.latest(),
     };

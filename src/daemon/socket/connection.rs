@@ -139,6 +139,7 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
         pid: std::process::id(),
         registry_origin: Some(ctx.origin()),
         env_refs: ctx.env_refs(),
+        http: ctx.http_url.clone(),
     };
     let matched = hello.protocol == welcome.protocol && hello.build_id == welcome.build_id;
     if protocol::write_frame_async(&mut tx, &welcome).await.is_err() || !matched {
