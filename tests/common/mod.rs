@@ -335,3 +335,25 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+impl Arw {
+    /// Starts this home's daemon with the HTTP surface on a free loopback
+    /// port (plus whatever `ARW_HTTP_LISTEN`/token this `Arw` already sets)
+    /// and returns its base URL, `http://127.0.0.1:PORT/`.
+    #[track_caller]
+    pub fn http_url(&self) -> String {
+        let mut cmd = self.cmd(&["daemon", "status", "--json"]);
+        if !self.env.iter().any(|(k, _)| k == "ARW_HTTP_LISTEN") {
+            cmd.env("ARW_HTTP_LISTEN", "127.0.0.1:0");
+        }
+        // `daemon status` never starts a daemon; `runtime status` does.
+        let mut start = self.cmd(&["runtime", "status", "--json"]);
+        if !self.env.iter().any(|(k, _)| k == "ARW_HTTP_LISTEN") {
+            start.env("ARW_HTTP_LISTEN", "127.0.0.1:0");
+        }
+        let out = start.output().expect("run arw");
+        assert!(out.status.success(), "daemon start failed: {}", String::from_utf8_lossy(&out.stderr));
+        let info = json_of(&cmd.output().expect("run arw"));
+        info["http"].as_str().unwrap_or_else(|| panic!("the daemon serves no HTTP: {info:#}")).to_string()
+    }
+}
