@@ -38,6 +38,7 @@ impl Cli {
             Command::Runtime(RuntimeCommand::Smoke(a)) => a.json,
             Command::Runtime(RuntimeCommand::Weights(a)) => a.json,
             Command::Chat(a) => a.json,
+            Command::Events(a) => a.json,
             Command::Daemon(DaemonCommand::Status { json } | DaemonCommand::Reload { json }) => *json,
             _ => false,
         }
@@ -54,6 +55,14 @@ pub enum Command {
     Daemon(DaemonCommand),
     /// Send a chat message to a runtime through the daemon (OpenAI shape).
     Chat(ChatArgs),
+    /// Print the daemon's events (the same bus `GET /events` serves).
+    ///
+    /// Without `--follow`: the events the daemon still keeps (the last
+    /// 1024) after `--after`, then exit. With it: the newest matrix, then
+    /// every event as it happens until Ctrl-C. Topics: runtime.updated,
+    /// runtime.health, runtime.exit, runtime.restart, smoke.stage,
+    /// weights.progress, models.changed, events.reset.
+    Events(EventsArgs),
     /// Print a shell completion script (or write it into --dir).
     Completions {
         /// The shell to generate for.
@@ -256,4 +265,20 @@ pub enum DaemonCommand {
         #[arg(long)]
         runtime: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing events as they happen.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only these topics: `runtime.*,models.changed` (`*` for all).
+    #[arg(long, value_name = "PATTERNS", default_value = "")]
+    pub topics: String,
+    /// Start after this event id (an `id` printed earlier).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<u64>,
+    /// One JSON object per line: `{"id","topic","time","data"}`.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -15,6 +15,8 @@ mod hostile_config;
 mod hostile_socket;
 mod hostile_supervisor;
 mod hostile_weights;
+mod http_events;
+mod http_surface;
 mod real_llama;
 mod restore;
 mod smoke;

@@ -36,7 +36,12 @@ pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
 /// only after a failed start, so the healthy path pays nothing for it.
 fn settings_are_broken() -> bool {
     let idle = std::env::var("ARW_IDLE_TIMEOUT_SECS").is_ok_and(|v| v.trim().parse::<u64>().is_err());
-    idle || crate::registry::load(None, |k| std::env::var(k).ok()).is_err()
+    idle || match crate::registry::load(None, |k| std::env::var(k).ok()) {
+        Ok(registry) => {
+            crate::daemon::http::listen::resolve(None, |k| std::env::var(k).ok(), &registry.daemon).is_err()
+        }
+        Err(_) => true,
+    }
 }
 
 fn spawn_and_wait(paths: &Paths) -> Result<u32> {

@@ -49,13 +49,14 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<Exit> {
             secs => format!("idle exit after {secs}s"),
         };
         out::println(&format!(
-            "arw daemon {} running for {} (build {}, protocol {})\n  home     {}\n  socket   {}\n  registry {} ({} runtimes)\n  clients  {} · {idle}",
+            "arw daemon {} running for {} (build {}, protocol {})\n  home     {}\n  socket   {}\n  http     {}\n  registry {} ({} runtimes)\n  clients  {} · {idle}",
             info.pid,
             crate::time::short(info.uptime_secs as u64),
             sanitize::line(&info.build_id),
             info.protocol,
             sanitize::line(&info.home),
             sanitize::line(&info.socket),
+            info.http.as_deref().map(sanitize::line).unwrap_or("off (see `arw daemon serve --help`)".into()),
             sanitize::line(&info.registry_origin),
             info.runtimes,
             info.clients,

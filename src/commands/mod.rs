@@ -3,6 +3,7 @@
 mod chat;
 mod daemon;
 mod docs;
+mod events;
 mod restore;
 mod smoke;
 mod status;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Runtime(RuntimeCommand::Restore(args)) => restore::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Smoke(args)) => smoke::run(&ctx, args),
         Command::Chat(args) => chat::run(&ctx, args),
+        Command::Events(args) => events::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Weights(args)) => weights::run(&ctx, args),
         Command::Runtime(RuntimeCommand::StubLlama(args)) => crate::stub::run(args).map(|()| Exit::Ok),
         Command::Daemon(DaemonCommand::Serve { config, http, fake_build_id }) => {
@@ -83,9 +85,12 @@ impl Ctx {
     }
 }
 
-/// A daemon keeps the manifest it started with; say so when this command
-/// asked for a different one instead of silently using the old.
+/// A daemon keeps the manifest and listener it started with; say so when
+/// this command asked for different ones instead of silently using the old.
 fn warn_on_other_config(client: &Client) {
+    if let Some(note) = other_http(client) {
+        eprintln!("arw: note: {note}");
+    }
     if let Some((loaded, wanted)) = other_config(client) {
         eprintln!(
             "arw: note: the running daemon loaded `{}`, not `{}`; run `arw daemon restart` to switch",
@@ -93,6 +98,37 @@ fn warn_on_other_config(client: &Client) {
             crate::text::line(&wanted)
         );
     }
+}
+
+/// When this command's `ARW_HTTP_LISTEN` asks for another listener than
+/// the running daemon has (SPEC §7).
+fn other_http(client: &Client) -> Option<String> {
+    use crate::daemon::http::listen::{parse_addr, LISTEN_ENV};
+    let wanted = std::env::var(LISTEN_ENV).ok().filter(|v| !v.trim().is_empty())?;
+    let running = client.welcome.http.as_deref();
+    let same = match (parse_addr(&wanted), running) {
+        (Ok(addr), Some(url)) => {
+            let port = url.trim_end_matches('/').rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+            let host = url.trim_start_matches("http://").rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']));
+            host.and_then(|h| h.parse::<std::net::IpAddr>().ok()) == Some(addr.ip())
+                && (addr.port() == 0 || port == Some(addr.port()))
+        }
+        _ => false,
+    };
+    if same {
+        return None;
+    }
+    let wanted = crate::text::line(&wanted);
+    Some(match running {
+        Some(url) => format!(
+            "the running daemon serves HTTP on {}, not `{wanted}` ({LISTEN_ENV}); run `arw daemon restart` to switch",
+            crate::text::line(url)
+        ),
+        None => format!(
+            "the running daemon serves no HTTP; {LISTEN_ENV}=`{wanted}` applies to a daemon this command starts: run \
+             `arw daemon restart` to switch"
+        ),
+    })
 }
 
 /// `(loaded, wanted)` when this command asked for another manifest than

@@ -4,8 +4,9 @@
 //! counts every proxied request. The feed recomputes the status report
 //! (supervisor view + matrix) when either moved or the last one is older
 //! than [`FRESH_FOR`], keeps it as the latest, and broadcasts it as
-//! `runtime.updated`; a tick republishes at least every 5 s (SPEC §3).
-//! `runtime status`, `--watch` and (next) HTTP all read this one document.
+//! `runtime.updated` on the bus; a tick republishes at least every 5 s
+//! (SPEC §3). `runtime status`, `--watch`, `/events` and `/state/*` all
+//! read this one document.
 //! A reader that set other matrix knobs than the daemon's own (node id,
 //! simulated GPU, TTL) gets a document computed for it from the same
 //! snapshot: knobs belong to the command they are set on (SPEC §1).
@@ -17,7 +18,6 @@ use crate::protocol::status::SupervisorView;
 use crate::protocol::{ErrorBody, ErrorKind, StatusReport};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// A document younger than this is served as is when nothing changed
 /// (uptimes in it are at most this stale).
@@ -92,12 +92,11 @@ struct Latest {
 pub struct Feed {
     own: MatrixKnobs,
     latest: Mutex<Option<Latest>>,
-    published: watch::Sender<Option<Arc<StatusReport>>>,
 }
 
 impl Feed {
     pub fn new() -> Feed {
-        Feed { own: MatrixKnobs::daemon(), latest: Mutex::new(None), published: watch::channel(None).0 }
+        Feed { own: MatrixKnobs::daemon(), latest: Mutex::new(None) }
     }
 
     /// The current document for a reader with `knobs`.
@@ -145,14 +144,8 @@ impl Feed {
         let report = Arc::new(compute(ctx, snapshot, &self.own));
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Latest { report: report.clone(), view, http_version, at: Instant::now() });
-        self.published.send_replace(Some(report.clone()));
         ctx.bus.publish_report(report.clone());
         Ok(report)
-    }
-
-    /// Every document the feed publishes, newest first.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<StatusReport>>> {
-        self.published.subscribe()
     }
 }
 

@@ -127,6 +127,24 @@ pub enum Request {
     Chat(ChatRequest),
     /// An end-to-end smoke run; stages arrive as `smoke.stage` events.
     Smoke(SmokeRequest),
+    /// Bus events (SPEC §8) as [`Event::Bus`] frames: the retained ones
+    /// after `after`, then, with `follow`, live ones until the client
+    /// hangs up; without `follow` the replay ends with [`Response::Done`].
+    Events(EventsRequest),
+}
+
+/// Payload of [`Request::Events`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventsRequest {
+    /// Resume after this id; `None`: everything retained (or, with
+    /// `follow`, the newest matrix and then live).
+    #[serde(default)]
+    pub after: Option<u64>,
+    /// `runtime.*,models.changed`; empty: every topic.
+    #[serde(default)]
+    pub topics: String,
+    #[serde(default)]
+    pub follow: bool,
 }
 
 /// Payload of [`Request::Chat`].
@@ -243,6 +261,13 @@ pub enum Event {
     /// A smoke stage finished.
     #[serde(rename = "smoke.stage")]
     SmokeStage(smoke::Stage),
+    /// One bus event, for `arw events`.
+    #[serde(rename = "bus")]
+    Bus(events::Envelope),
+    /// Sent on a quiet `--follow` stream so the client knows the daemon
+    /// is still there.
+    #[serde(rename = "tick")]
+    Tick,
 }
 
 impl ChatReply {

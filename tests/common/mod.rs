@@ -2,6 +2,7 @@
 //! environment, and a daemon stopped on drop.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod mock_hub;
 
 use serde_json::Value;

@@ -4,6 +4,7 @@
 
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
+use crate::protocol::events::topic;
 use crate::protocol::smoke::{SmokeReport, Stage};
 use crate::protocol::SmokeRequest;
 use tokio::sync::mpsc::UnboundedSender;
@@ -31,5 +32,9 @@ pub async fn smoke(
         cache_dir: ctx.paths.cache_dir(),
         gpus: ctx.gpus.latest(),
     };
-    crate::smoke::run(&host, req, knobs, stages, stop).await
+    let stage_json = |s: &Stage| serde_json::to_value(s).unwrap_or_default();
+    super::teed(&ctx.bus, topic::SMOKE_STAGE, stages, stage_json, |stages| {
+        crate::smoke::run(&host, req, knobs, stages, stop)
+    })
+    .await
 }

@@ -165,6 +165,10 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
             dispatch::watch(&ctx, id, frame.env, &mut rx, &mut tx).await;
             return;
         }
+        if let Request::Events(req) = &frame.request {
+            dispatch::events(&ctx, id, req, &mut rx, &mut tx).await;
+            return;
+        }
         ctx.in_flight.fetch_add(1, Ordering::SeqCst);
         let result = dispatch::dispatch(&ctx, frame, &mut rx, &mut tx).await;
         ctx.in_flight.fetch_sub(1, Ordering::SeqCst);

@@ -42,7 +42,7 @@ where
             let work = service::weights::weights(ctx, req, knobs, progress);
             stream_while(id, tx, rx, Event::WeightsProgress, work).await.map(Response::Weights)
         }
-        Request::Watch => unreachable!("streams are handled by the connection"),
+        Request::Watch | Request::Events(_) => unreachable!("streams are handled by the connection"),
     }
 }
 
@@ -155,3 +155,58 @@ where
         }
     }
 }
+
+/// `arw events`: the replay, then (with `--follow`) live events until the
+/// client hangs up. A quiet stream gets a tick every [`TICK`].
+pub async fn events<R, W>(ctx: &Ctx, id: u64, req: &crate::protocol::EventsRequest, rx: &mut R, tx: &mut W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut sub = match service::events::subscribe(ctx, req) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = reply(tx, id, Err(e)).await;
+            return;
+        }
+    };
+    if !req.follow {
+        for entry in std::mem::take(&mut sub.replay) {
+            if send_event(tx, id, Event::Bus(entry.envelope())).await.is_err() {
+                return;
+            }
+        }
+        let _ = reply(tx, id, Ok(Response::Done)).await;
+        return;
+    }
+    let mut probe = [0u8; 1];
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    loop {
+        let event = tokio::select! {
+            next = sub.next() => match next {
+                Ok(Some(entry)) => {
+                    if send_event(tx, id, Event::Bus(entry.envelope())).await.is_err() {
+                        return;
+                    }
+                    tick.reset();
+                    continue;
+                }
+                Ok(None) => return,
+                Err(missed) => {
+                    let e = ErrorBody::new(ErrorKind::Busy, format!("this reader fell {missed} events behind"))
+                        .with_hint("resume with `arw events --follow --after ID` from the last id shown");
+                    let _ = reply(tx, id, Err(e)).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => Event::Tick,
+            _ = rx.read(&mut probe) => return,
+        };
+        if send_event(tx, id, event).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// How often a quiet `--follow` stream says it is alive.
+const TICK: std::time::Duration = std::time::Duration::from_secs(5);
