@@ -25,6 +25,9 @@ _arw() {
             arw,daemon)
                 cmd="arw__subcmd__daemon"
                 ;;
+            arw,events)
+                cmd="arw__subcmd__events"
+                ;;
             arw,help)
                 cmd="arw__subcmd__help"
                 ;;
@@ -84,6 +87,9 @@ _arw() {
                 ;;
             arw__subcmd__help,daemon)
                 cmd="arw__subcmd__help__subcmd__daemon"
+                ;;
+            arw__subcmd__help,events)
+                cmd="arw__subcmd__help__subcmd__events"
                 ;;
             arw__subcmd__help,help)
                 cmd="arw__subcmd__help__subcmd__help"
@@ -224,7 +230,7 @@ _arw() {
 
     case "${cmd}" in
         arw)
-            opts="-h -V --no-restart-daemon --config --help --version runtime daemon chat completions man help"
+            opts="-h -V --no-restart-daemon --config --help --version runtime daemon chat events completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -490,13 +496,17 @@ _arw() {
             return 0
             ;;
         arw__subcmd__daemon__subcmd__serve)
-            opts="-h -V --config --fake-build-id --no-restart-daemon --help --version"
+            opts="-h -V --config --http --fake-build-id --no-restart-daemon --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -547,8 +557,34 @@ _arw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        arw__subcmd__events)
+            opts="-f -h -V --follow --topics --after --json --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --topics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         arw__subcmd__help)
-            opts="runtime daemon chat completions man help"
+            opts="runtime daemon chat events completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -676,6 +712,20 @@ _arw() {
         arw__subcmd__help__subcmd__daemon__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

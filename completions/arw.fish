@@ -31,6 +31,7 @@ complete -c arw -n "__fish_arw_needs_command" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_needs_command" -f -a "runtime" -d 'Inspect and control supervised runtimes'
 complete -c arw -n "__fish_arw_needs_command" -f -a "daemon" -d 'Manage the background daemon'
 complete -c arw -n "__fish_arw_needs_command" -f -a "chat" -d 'Send a chat message to a runtime through the daemon (OpenAI shape)'
+complete -c arw -n "__fish_arw_needs_command" -f -a "events" -d 'Print the daemon\'s events (the same bus `GET /events` serves)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "man" -d 'Print the man page (or write every page into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -117,6 +118,7 @@ complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subc
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l config -d 'Runtime manifest to load (else `ARW_CONFIG`, then `~/.config/arw/runtimes.toml`, then the built-in default)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l http -d 'Serve the HTTP surface (matrix, metrics, events, dashboard) on ADDRESS:PORT; beats `ARW_HTTP_LISTEN` and `[daemon] http_listen`. Beyond loopback it needs `ARW_ADMIN_TOKEN` or `admin_token_file`' -r
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l fake-build-id -d 'Report this build id (tests of the replacement path)' -r
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
@@ -161,6 +163,14 @@ complete -c arw -n "__fish_arw_using_subcommand chat" -l json -d 'Print the runt
 complete -c arw -n "__fish_arw_using_subcommand chat" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand chat" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand chat" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand events" -l topics -d 'Only these topics: `runtime.*,models.changed` (`*` for all)' -r
+complete -c arw -n "__fish_arw_using_subcommand events" -l after -d 'Start after this event id (an `id` printed earlier)' -r
+complete -c arw -n "__fish_arw_using_subcommand events" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand events" -s f -l follow -d 'Keep printing events as they happen'
+complete -c arw -n "__fish_arw_using_subcommand events" -l json -d 'One JSON object per line: `{"id","topic","time","data"}`'
+complete -c arw -n "__fish_arw_using_subcommand events" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_using_subcommand events" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_using_subcommand completions" -l dir -d 'Write the script into this directory instead of stdout' -r -F
 complete -c arw -n "__fish_arw_using_subcommand completions" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand completions" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
@@ -171,12 +181,13 @@ complete -c arw -n "__fish_arw_using_subcommand man" -l config -d 'Runtime manif
 complete -c arw -n "__fish_arw_using_subcommand man" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand man" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand man" -s V -l version -d 'Print version'
-complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat completions man help" -f -a "runtime" -d 'Inspect and control supervised runtimes'
-complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat completions man help" -f -a "daemon" -d 'Manage the background daemon'
-complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat completions man help" -f -a "chat" -d 'Send a chat message to a runtime through the daemon (OpenAI shape)'
-complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat completions man help" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
-complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat completions man help" -f -a "man" -d 'Print the man page (or write every page into --dir)'
-complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "runtime" -d 'Inspect and control supervised runtimes'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "daemon" -d 'Manage the background daemon'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "chat" -d 'Send a chat message to a runtime through the daemon (OpenAI shape)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "events" -d 'Print the daemon\'s events (the same bus `GET /events` serves)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "man" -d 'Print the man page (or write every page into --dir)'
+complete -c arw -n "__fish_arw_using_subcommand help; and not __fish_seen_subcommand_from runtime daemon chat events completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'

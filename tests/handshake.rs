@@ -104,7 +104,8 @@ fn garbage_frames_do_not_hurt_the_daemon() {
 
     // Good hello, then a request that is not one.
     let mut s = connect(&arw);
-    let hello = format!(r#"{{"protocol":1,"build_id":{:?}}}"#, build_id(&arw));
+    let protocol = arw.json(&["daemon", "status", "--json"])["protocol"].clone();
+    let hello = format!(r#"{{"protocol":{protocol},"build_id":{:?}}}"#, build_id(&arw));
     s.write_all(&frame(&hello)).unwrap();
     let welcome = read_reply(&mut s).expect("welcome");
     assert_eq!(welcome["pid"], pid);

@@ -216,7 +216,8 @@ fn large_frames_stay_within_the_buffer_budget() {
     arw.status();
     let pid = arw.daemon_pid().unwrap();
     let socket = arw.home.join("run/arw.sock");
-    let hello = serde_json::json!({"protocol": 1, "build_id": arw.json(&["daemon", "status", "--json"])["build_id"], "client_pid": 1});
+    let info = arw.json(&["daemon", "status", "--json"]);
+    let hello = serde_json::json!({"protocol": info["protocol"], "build_id": info["build_id"], "client_pid": 1});
     let hello = serde_json::to_vec(&hello).unwrap();
     let writers: Vec<_> = (0..100)
         .map(|_| {
@@ -368,8 +369,9 @@ fn broken_manifest_is_visible() {
 }
 
 fn hello_frame(arw: &Arw) -> Vec<u8> {
-    let build = arw.json(&["daemon", "status", "--json"])["build_id"].clone();
-    let body = serde_json::to_vec(&serde_json::json!({"protocol": 1, "build_id": build})).unwrap();
+    let info = arw.json(&["daemon", "status", "--json"]);
+    let body =
+        serde_json::to_vec(&serde_json::json!({"protocol": info["protocol"], "build_id": info["build_id"]})).unwrap();
     [(body.len() as u32).to_be_bytes().to_vec(), body].concat()
 }
 

@@ -373,6 +373,11 @@ pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry
     {
         let mut loaded = ctx.loaded();
         let idle = loaded.settings.idle_timeout_secs;
+        let listener = (&loaded.settings.http_listen, &loaded.settings.admin_token_file);
+        if listener != (&registry.daemon.http_listen, &registry.daemon.admin_token_file) {
+            // The socket is bound and the token read once, at start.
+            dlog!("[daemon] http_listen or admin_token_file changed; it takes effect at `arw daemon restart`");
+        }
         loaded.settings = registry.daemon.clone();
         if std::env::var_os("ARW_IDLE_TIMEOUT_SECS").is_some() {
             loaded.settings.idle_timeout_secs = idle;
