@@ -8,6 +8,7 @@ answers). Progress and Playwright's own noise go to stderr.
 Commands (`op`):
   open        {"url"}                 load the page; wait until it shows runtimes
   dom         {}                      what the page shows now (see `DOM_JS`)
+  eval        {"js"}                  the value of a JS function in the page
   wait        {"js", "timeout_ms"}    poll a JS predicate in the page
   axe         {"scheme"}              axe-core with that colour scheme: violations
   keyboard    {"presses"}             press Tab that often: what took focus
@@ -37,7 +38,7 @@ DOM_JS = r"""() => {
   });
   return {
     title: document.title,
-    conn: txt(q('#conn')), conn_state: q('#conn').dataset.state || null,
+    conn: txt(q('#conn')), conn_state: q('#conn').dataset.state || null, last_id: q('#conn').dataset.lastId || null,
     severity: txt(q('[data-field="severity"]')), label: txt(q('[data-field="label"]')),
     facts: txt(q('[data-field="facts"]')), code: (q('.node') || {dataset: {}}).dataset.code || null,
     freshness: txt(q('#freshness')), stale: q('#freshness').dataset.stale || null,
@@ -86,6 +87,8 @@ def main():
                     ans = {"ok": True}
                 elif op == "dom":
                     ans = {"ok": True, "dom": page.evaluate(DOM_JS), "problems": problems, "requests": requests}
+                elif op == "eval":
+                    ans = {"ok": True, "value": page.evaluate(cmd["js"])}
                 elif op == "wait":
                     page.wait_for_function(cmd["js"], timeout=cmd.get("timeout_ms", 10_000), polling=25)
                     ans = {"ok": True}
@@ -109,7 +112,7 @@ def main():
                         focused.append(page.evaluate(
                             "() => { const e = document.activeElement; const v = getComputedStyle(e);"
                             " return {tag: e.tagName.toLowerCase(), id: e.id || null,"
-                            " label: e.getAttribute('aria-labelledby') || e.textContent.trim().slice(0, 40),"
+                            " label: e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || e.textContent.trim().slice(0, 40),"
                             " outline: v.outlineStyle + ' ' + v.outlineWidth}; }"))
                     ans = {"ok": True, "focused": focused}
                 elif op == "screenshot":
