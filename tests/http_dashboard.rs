@@ -283,7 +283,8 @@ fn a_runtime_kill_changes_the_page_within_two_seconds() {
         stub_runtime("alpha", &[], ""),
         stub_runtime("beta", &[], ""),
         stub_runtime("vision", &[], "auto_start = false\n")
-    ));
+    ))
+    .env("ARW_NODE_ID", "workstation-1");
     let url = arw.http_url();
     let status = arw.wait_for(Duration::from_secs(30), "alpha and beta ready", |s| {
         state(s, "alpha") == "ready" && state(s, "beta") == "ready" && node(s)["status"]["code"] == "ok"
@@ -404,4 +405,36 @@ fn the_page_says_stale_after_the_ttl_once_the_daemon_stops() {
     let dom = b.dom();
     assert_eq!(dom["dom"]["conn_state"], "live");
     assert_eq!(dom["requests"].as_array().unwrap().iter().filter(|r| **r == json!(url)).count(), 1, "reloaded");
+}
+
+/// Text from the registry and from a runtime's stderr is shown as text:
+/// markup in a runtime's name and error line appears literally, creates no
+/// element and runs no handler (the CSP allows inline script, so only the
+/// page's escaping stops it).
+#[test]
+fn server_text_is_shown_as_text_never_as_markup() {
+    let evil = "<img src=x onerror=\"window.__pwned=1\"><b id=bold>bold</b>";
+    let manifest = format!(
+        "[[runtime]]\nid = \"evil\"\nname = {evil:?}\nadapter = \"process\"\ncommand = \"/bin/sh\"\n\
+         args = [\"-c\", {script:?}]\n[runtime.restart]\nmax_restarts = 0\nwindow_secs = 600\n",
+        script = format!("echo '{evil}' >&2; exit 3"),
+    );
+    let arw = Arw::with_config(&manifest);
+    let url = arw.http_url();
+    let status = arw.wait_for(Duration::from_secs(30), "evil failed", |s| state(s, "evil") == "error");
+    assert!(runtime(&status, "evil")["last_exit"]["error_line"].as_str().unwrap_or("").contains("onerror"));
+    let Some(mut b) = Browser::start() else { return };
+    b.ok(json!({"op": "open", "url": url}));
+    let shown = b.wait(&row_state_is("evil", "error"), Duration::from_secs(20));
+    assert_eq!(shown["ok"], true, "{:#}", b.dom());
+    let dom = b.dom();
+    let r = row(&dom, "evil");
+    assert!(r["name"].as_str().unwrap().starts_with(evil), "the name is not shown literally: {r}");
+    assert!(r["last_exit"].as_str().unwrap().contains(evil), "the error line is not shown literally: {r}");
+    let injected = b.eval(
+        "() => ({img: document.querySelectorAll('main img').length, bold: !!document.getElementById('bold'), \
+         pwned: window.__pwned === 1})",
+    );
+    assert_eq!(injected, json!({"img": 0, "bold": false, "pwned": false}), "server text became markup");
+    assert_eq!(dom["problems"], json!([]));
 }
