@@ -146,7 +146,10 @@ fn three_runtimes(daemon: &str) -> Arw {
     let manifest = format!(
         "[daemon]\n{daemon}\n{}{}{}",
         stub_runtime("alpha", &[], ""),
-        crashing_runtime("flaky", "[runtime.restart]\nmax_restarts = 2\nwindow_secs = 600\nbackoff_initial_ms = 100\nbackoff_max_ms = 200\n"),
+        crashing_runtime(
+            "flaky",
+            "[runtime.restart]\nmax_restarts = 2\nwindow_secs = 600\nbackoff_initial_ms = 100\nbackoff_max_ms = 200\n"
+        ),
         stub_runtime("vision", &[], "auto_start = false\n"),
     );
     Arw::with_config(&manifest)
@@ -249,7 +252,10 @@ fn dashboard_shows_every_runtime_and_the_node_badge() {
         let pid = want["pid"].as_u64().map(|p| p.to_string()).unwrap_or("—".into());
         assert_eq!(r["pid"].as_str().unwrap(), pid, "{r}");
         let budget = &want["restart_budget"];
-        assert!(r["restarts"].as_str().unwrap().starts_with(&format!("{}/{} used", budget["used"], budget["max_restarts"])));
+        assert!(r["restarts"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/{} used", budget["used"], budget["max_restarts"])));
     }
     assert!(row(&dom, "flaky")["restarts"].as_str().unwrap().contains("budget exhausted"));
     assert!(row(&dom, "flaky")["last_exit"].as_str().unwrap().contains("boom: cannot load model"));
