@@ -17,6 +17,7 @@ mod hostile_supervisor;
 mod hostile_weights;
 mod http_events;
 mod http_surface;
+mod http_dashboard;
 mod real_llama;
 mod restore;
 mod smoke;
