@@ -143,6 +143,12 @@ fn a_lost_resume_point_gets_a_reset_with_a_snapshot() {
         }
         assert!(Instant::now() < deadline, "the crash loop published too little");
     }
+    // A long resume (more than a reader's queue) arrives whole, in order.
+    let (latest, _) = s.wait_for(Duration::from_secs(10), "an event", |_, _| true);
+    let from = latest - 700;
+    let mut long = EventStream::open(&base, "/events", &[("Last-Event-ID", &from.to_string())]);
+    let got = ids_until(&mut long, latest);
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), (from + 1..=latest).collect::<Vec<_>>());
     let mut pruned = EventStream::open(&base, "/events", &[("Last-Event-ID", &first.to_string())]);
     let (_, data) = pruned.wait_for(Duration::from_secs(10), "events.reset", |_, _| true);
     assert_eq!(data["topic"], "events.reset");
@@ -220,12 +226,14 @@ fn a_reader_that_stops_reading_is_cut_off() {
     let mut peak = before;
     let mut watcher = opened(&base, "/events", &[]);
     let start = watcher.wait_for(Duration::from_secs(10), "an event", |_, _| true).0;
-    // Thousands of events pass while the stalled reader sleeps.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Thousands of events pass while the stalled reader sleeps, for longer
+    // than the daemon's 5 s stall limit.
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(60);
     loop {
         let (id, _) = watcher.wait_for(Duration::from_secs(10), "an event", |_, _| true);
         peak = peak.max(rss(daemon));
-        if id > start + 3000 {
+        if id > start + 3000 && began.elapsed() > Duration::from_secs(8) {
             break;
         }
         assert!(Instant::now() < deadline, "too few events");

@@ -2,11 +2,13 @@
 //!
 //! A feeder task moves the reader's subscription into a bounded queue that
 //! the response body drains. Events are the bus's own pre-rendered frames,
-//! shared by every reader. When the queue is full the reader has stopped
-//! keeping up: the feeder gives up, the body ends with a comment saying
-//! why (the reader resumes by `Last-Event-ID`), and a reader that does not
-//! even take that within [`CUT_AFTER`] has its connection closed. Memory
-//! per reader is the queue, nothing more.
+//! shared by every reader. A queue that stays full for [`STALL`] means the
+//! reader has stopped reading (a long replay just waits its turn); so does
+//! falling more than the bus's live backlog behind. Either way the feeder
+//! gives up, the body ends with a comment saying why (the reader resumes by
+//! `Last-Event-ID`), and a reader that does not even take that within
+//! [`CUT_AFTER`] has its connection closed. Memory per reader is the queue,
+//! nothing more.
 
 use super::{error, Cutoff, Http};
 use crate::protocol::events::TopicFilter;
@@ -21,8 +23,10 @@ use tokio::sync::mpsc;
 
 /// A comment line at least this often, so proxies and clients see life.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
-/// Frames queued for one reader before it counts as stalled.
+/// Frames queued for one reader.
 const QUEUE: usize = 256;
+/// A full queue that nothing is taken from for this long: a stalled reader.
+const STALL: Duration = Duration::from_secs(5);
 /// A stalled reader's connection is closed this long after it stalled.
 const CUT_AFTER: Duration = Duration::from_secs(10);
 /// Browsers reconnect after this long (the `retry:` field).
@@ -107,15 +111,16 @@ async fn feed(
             () = tx.closed() => return,
             () = async { let _ = shutdown.wait_for(|s| *s).await; } => break "the daemon is shutting down".to_string(),
         };
-        match tx.try_send(frame) {
-            Ok(()) => keep_alive.reset(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match tokio::time::timeout(STALL, tx.send(frame)).await {
+            Ok(Ok(())) => keep_alive.reset(),
+            Ok(Err(_)) => return,
+            Err(_) => {
                 break format!(
-                    "disconnected: this reader stopped reading ({QUEUE} events waiting); reconnect with \
-                     Last-Event-ID to resume"
+                    "disconnected: this reader stopped reading ({QUEUE} events waiting for {} s); reconnect \
+                     with Last-Event-ID to resume",
+                    STALL.as_secs()
                 )
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
     };
     *farewell.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
