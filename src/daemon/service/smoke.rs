@@ -31,5 +31,7 @@ pub async fn smoke(
         cache_dir: ctx.paths.cache_dir(),
         gpus: ctx.gpus.latest(),
     };
-    crate::smoke::run(&host, req, knobs, stages, stop).await
+    let report = crate::smoke::run(&host, req, knobs, stages, stop).await;
+    ctx.metrics.smoke(&report);
+    report
 }

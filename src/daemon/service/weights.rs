@@ -14,5 +14,9 @@ pub async fn weights(
     progress: UnboundedSender<WeightsProgress>,
 ) -> Result<WeightsReport, ErrorBody> {
     let cache = ctx.paths.cache_dir();
-    crate::weights::service::run(&ctx.weights, &cache, req, knobs, progress).await
+    let report = crate::weights::service::run(&ctx.weights, &cache, req, knobs, progress).await;
+    if let Ok(report) = &report {
+        ctx.metrics.weights(report);
+    }
+    report
 }
