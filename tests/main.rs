@@ -15,6 +15,7 @@ mod hostile_config;
 mod hostile_socket;
 mod hostile_supervisor;
 mod hostile_weights;
+mod http_metrics;
 mod real_llama;
 mod restore;
 mod smoke;
