@@ -160,7 +160,7 @@ impl Collector for Snapshot {
 
         let mut m = enc.encode_descriptor(
             "runtime_restarts",
-            "Restarts since the daemon started: automatic (the supervisor, within the budget) or manual (a restore).",
+            "Restarts of the runtime (the supervisor's lifetime totals): automatic (within the budget) or manual (a restore).",
             None,
             MetricType::Counter,
         )?;
