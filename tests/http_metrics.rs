@@ -391,3 +391,41 @@ fn the_token_guards_metrics() {
     assert_eq!((a.status, a.content_type.as_str()), (200, PROMETHEUS_TEXT));
     assert!(a.body.contains("arw_build_info{"), "{}", a.body);
 }
+
+/// `runtime weights verify` is counted by result, and the file's size shows
+/// as cached bytes; a damaged file counts as a mismatch.
+#[test]
+fn weights_verifications_are_counted() {
+    let arw = Arw::new();
+    let base = arw.http_url();
+    let dir = arw.home.join("cache/models");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(dir.join("t.gguf"), &bytes).unwrap();
+    let sha = {
+        let out = Command::new("sha256sum").arg(dir.join("t.gguf")).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    let roster = arw.dir.path().join("sources.json");
+    std::fs::write(
+        &roster,
+        format!(r#"{{"models":[{{"repo":"org/tiny","file":"t.gguf","sha256":"{sha}","size":100000}}]}}"#),
+    )
+    .unwrap();
+    let arw = arw.env("ARW_MODEL_SOURCES", roster.to_str().unwrap());
+    let (out, doc) = arw.run_json(&["runtime", "weights", "verify"]);
+    assert!(out.status.success(), "{doc:#}");
+    let text = scrape(&base);
+    assert_eq!(sample(&text, "arw_weights_verify_total", &[("result", "verified")]), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "arw_weights_cached_bytes", &[("repo", "org/tiny"), ("file", "t.gguf")]), Some(100_000.0));
+
+    let mut damaged = bytes;
+    damaged[1000] ^= 0xFF;
+    std::fs::write(dir.join("t.gguf"), damaged).unwrap();
+    let (out, doc) = arw.run_json(&["runtime", "weights", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    let text = scrape(&base);
+    assert_eq!(sample(&text, "arw_weights_verify_total", &[("result", "mismatch")]), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "arw_weights_verify_total", &[("result", "verified")]), Some(1.0));
+    assert_eq!(sample(&text, "arw_weights_downloaded_bytes_total", &[]), Some(0.0));
+}
