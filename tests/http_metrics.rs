@@ -89,9 +89,11 @@ fn a_scrape_passes_promtool() {
     let a = get(&format!("{base}metrics"), &[]);
     assert_eq!((a.status, a.content_type.as_str()), (200, PROMETHEUS_TEXT), "{}", a.body);
     let text = a.body;
-    let check = Command::new(&promtool).args(["check", "metrics"]).stdin(Stdio::piped()).output_with(&text);
-    let said = check.stdout() + &check.stderr();
-    assert!(check.status.success() && said.trim().is_empty(), "promtool check metrics: {said}\n--- scrape:\n{text}");
+    let (passed, said) = promtool_check(&promtool, &text);
+    assert!(passed && said.trim().is_empty(), "promtool check metrics: {said}\n--- scrape:\n{text}");
+    // The check can fail: a counter without `_total` is a lint problem.
+    let (passed, _) = promtool_check(&promtool, "# HELP x_bytes a counter.\n# TYPE x_bytes counter\nx_bytes 1\n");
+    assert!(!passed, "promtool accepted a counter without _total");
 
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         assert!(line.starts_with("arw_"), "{line}");
@@ -145,30 +147,18 @@ fn a_scrape_passes_promtool() {
     assert!(om.body.contains("# TYPE arw_runtime_restarts counter"), "{}", om.body);
 }
 
-trait OutputWith {
-    fn output_with(&mut self, stdin: &str) -> std::process::Output;
-}
-
-impl OutputWith for Command {
-    fn output_with(&mut self, stdin: &str) -> std::process::Output {
-        let mut child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    }
-}
-
-trait Streams {
-    fn stdout(&self) -> String;
-    fn stderr(&self) -> String;
-}
-
-impl Streams for std::process::Output {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
+/// `promtool check metrics < text`: whether it passed, and all it said.
+fn promtool_check(promtool: &Path, text: &str) -> (bool, String) {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
 /// A Prometheus server this test started; killed when dropped.

@@ -328,7 +328,7 @@ mod tests {
         let stream = concat!(
             "data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
             "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}],\"timings\":{\"predicted_per_second\":12.5}}\n\n",
             "data: [DONE]\n\n"
         );
         let mut sse = SseAssembler::default();
@@ -342,5 +342,8 @@ mod tests {
         assert_eq!(body["choices"][0]["message"]["content"], "Hello");
         assert_eq!(body["choices"][0]["finish_reason"], "stop");
         assert_eq!(body["model"], "m");
+        // Kept for the generation-speed metric, not added to the reply.
+        assert_eq!(sse.timings.as_ref().unwrap()["predicted_per_second"], 12.5);
+        assert!(body.get("timings").is_none());
     }
 }
