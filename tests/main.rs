@@ -17,6 +17,7 @@ mod hostile_supervisor;
 mod hostile_weights;
 mod http_dashboard;
 mod http_events;
+mod http_metrics;
 mod http_surface;
 mod real_llama;
 mod restore;

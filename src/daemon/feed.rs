@@ -18,6 +18,7 @@ use crate::protocol::status::SupervisorView;
 use crate::protocol::{ErrorBody, ErrorKind, StatusReport};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// A document younger than this is served as is when nothing changed
 /// (uptimes in it are at most this stale).
@@ -92,11 +93,14 @@ struct Latest {
 pub struct Feed {
     own: MatrixKnobs,
     latest: Mutex<Option<Latest>>,
+    /// The newest document, for readers that only ever want the latest
+    /// (`/metrics`); the bus carries every one.
+    published: watch::Sender<Option<Arc<StatusReport>>>,
 }
 
 impl Feed {
     pub fn new() -> Feed {
-        Feed { own: MatrixKnobs::daemon(), latest: Mutex::new(None) }
+        Feed { own: MatrixKnobs::daemon(), latest: Mutex::new(None), published: watch::channel(None).0 }
     }
 
     /// The current document for a reader with `knobs`.
@@ -106,6 +110,11 @@ impl Feed {
             return Ok(latest);
         }
         Ok(Arc::new(compute(ctx, latest.supervisor.clone(), knobs)))
+    }
+
+    /// The newest document published (`None` before the first).
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<StatusReport>>> {
+        self.published.subscribe()
     }
 
     /// A report computed with the daemon's knobs from `report`'s snapshot
@@ -144,6 +153,7 @@ impl Feed {
         let report = Arc::new(compute(ctx, snapshot, &self.own));
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Latest { report: report.clone(), view, http_version, at: Instant::now() });
+        self.published.send_replace(Some(report.clone()));
         ctx.bus.publish_report(report.clone());
         Ok(report)
     }

@@ -11,7 +11,7 @@ use crate::protocol::{ChatReply, ErrorBody, ErrorKind};
 use crate::supervisor;
 use crate::telemetry::HttpTelemetry;
 use serde_json::{json, Value};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -29,15 +29,18 @@ pub struct Forwarder {
     telemetry: Mutex<HttpTelemetry>,
     /// Bumped on every recorded request: the matrix feed's cue.
     version: watch::Sender<u64>,
+    /// Per-runtime request counts, durations and generation speed.
+    metrics: Arc<crate::daemon::metrics::Recorder>,
 }
 
 impl Forwarder {
-    pub fn new(supervisor: supervisor::Handle) -> Forwarder {
+    pub fn new(supervisor: supervisor::Handle, metrics: Arc<crate::daemon::metrics::Recorder>) -> Forwarder {
         Forwarder {
             client: crate::supervisor::health::client(),
             supervisor,
             telemetry: Mutex::new(HttpTelemetry::default()),
             version: watch::channel(0).0,
+            metrics,
         }
     }
 
@@ -54,9 +57,23 @@ impl Forwarder {
         self.version.subscribe()
     }
 
-    fn record(&self, route: &str, status: u16, started: Instant) {
-        self.telemetry.lock().unwrap_or_else(|p| p.into_inner()).record(route, status, started.elapsed());
+    fn record(&self, runtime: &str, route: &str, status: u16, started: Instant) {
+        let took = started.elapsed();
+        self.telemetry.lock().unwrap_or_else(|p| p.into_inner()).record(route, status, took);
+        self.metrics.request(runtime, route, status, took);
         self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Generation speed from a completion: the runtime's own `timings`
+    /// (llama-server's `predicted_per_second`), else tokens over wall time.
+    fn record_throughput(&self, runtime: &str, body: &Value, timings: Option<&Value>, elapsed_ms: u64) {
+        let tokens = body["usage"]["completion_tokens"].as_u64();
+        let per_second = timings
+            .and_then(|t| t["predicted_per_second"].as_f64())
+            .or_else(|| tokens.filter(|_| elapsed_ms > 0).map(|n| n as f64 * 1000.0 / elapsed_ms as f64));
+        if let Some(per_second) = per_second {
+            self.metrics.throughput(runtime, body["model"].as_str().unwrap_or(runtime), per_second);
+        }
     }
 
     /// The endpoint of a runtime that can take requests now.
@@ -96,7 +113,7 @@ impl Forwarder {
         match self.client.post(format!("{endpoint}{route}")).json(body).timeout(REQUEST_TIMEOUT).send().await {
             Ok(r) => Ok((r, started)),
             Err(e) => {
-                self.record(route, 0, started);
+                self.record(runtime, route, 0, started);
                 Err(unreachable(runtime, e))
             }
         }
@@ -107,7 +124,7 @@ impl Forwarder {
         let (resp, started) = self.send(runtime, route, body).await?;
         let status = resp.status().as_u16();
         let text = read_body(resp, runtime).await;
-        self.record(route, status, started);
+        self.record(runtime, route, status, started);
         Ok((status, parse_json(runtime, route, status, &text?)?))
     }
 
@@ -125,19 +142,17 @@ impl Forwarder {
         if !streaming {
             let started = Instant::now();
             let (status, body) = self.post_json(runtime, ROUTE, &body).await?;
-            return Ok(ChatReply {
-                runtime: runtime.to_string(),
-                status,
-                body,
-                elapsed_ms: started.elapsed().as_millis() as u64,
-                first_token_ms: None,
-            });
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            if status == 200 {
+                self.record_throughput(runtime, &body, body.get("timings"), elapsed_ms);
+            }
+            return Ok(ChatReply { runtime: runtime.to_string(), status, body, elapsed_ms, first_token_ms: None });
         }
         let (mut resp, started) = self.send(runtime, ROUTE, &body).await?;
         let status = resp.status().as_u16();
         if status != 200 {
             let text = read_body(resp, runtime).await;
-            self.record(ROUTE, status, started);
+            self.record(runtime, ROUTE, status, started);
             let body = parse_json(runtime, ROUTE, status, &text?)?;
             return Ok(ChatReply { runtime: runtime.into(), status, body, elapsed_ms: 0, first_token_ms: None });
         }
@@ -151,31 +166,27 @@ impl Forwarder {
                         on_delta(delta);
                     }
                     if sse.content.len() > MAX_BODY_BYTES {
-                        self.record(ROUTE, 0, started);
+                        self.record(runtime, ROUTE, 0, started);
                         return Err(too_large(runtime));
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.record(ROUTE, 0, started);
+                    self.record(runtime, ROUTE, 0, started);
                     return Err(unreachable(runtime, e));
                 }
             }
         }
-        self.record(ROUTE, status, started);
+        self.record(runtime, ROUTE, status, started);
         if !sse.done {
             return Err(ErrorBody::new(
                 ErrorKind::Upstream,
                 format!("runtime `{runtime}` ended the stream without [DONE]"),
             ));
         }
-        Ok(ChatReply {
-            runtime: runtime.to_string(),
-            status,
-            body: sse.assembled(),
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            first_token_ms,
-        })
+        let (body, elapsed_ms) = (sse.assembled(), started.elapsed().as_millis() as u64);
+        self.record_throughput(runtime, &body, sse.timings.as_ref(), elapsed_ms);
+        Ok(ChatReply { runtime: runtime.to_string(), status, body, elapsed_ms, first_token_ms })
     }
 }
 
@@ -234,6 +245,8 @@ pub struct SseAssembler {
     finish_reason: Option<String>,
     pieces: u64,
     usage: Option<Value>,
+    /// llama-server's `timings` from the last chunk: generation speed.
+    timings: Option<Value>,
     pub done: bool,
 }
 
@@ -257,6 +270,9 @@ impl SseAssembler {
             }
             if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
                 self.usage = Some(u.clone());
+            }
+            if let Some(t) = chunk.get("timings").filter(|t| !t.is_null()) {
+                self.timings = Some(t.clone());
             }
             let choice = &chunk["choices"][0];
             if let Some(reason) = choice["finish_reason"].as_str() {
@@ -312,7 +328,7 @@ mod tests {
         let stream = concat!(
             "data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
             "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}],\"timings\":{\"predicted_per_second\":12.5}}\n\n",
             "data: [DONE]\n\n"
         );
         let mut sse = SseAssembler::default();
@@ -326,5 +342,8 @@ mod tests {
         assert_eq!(body["choices"][0]["message"]["content"], "Hello");
         assert_eq!(body["choices"][0]["finish_reason"], "stop");
         assert_eq!(body["model"], "m");
+        // Kept for the generation-speed metric, not added to the reply.
+        assert_eq!(sse.timings.as_ref().unwrap()["predicted_per_second"], 12.5);
+        assert!(body.get("timings").is_none());
     }
 }

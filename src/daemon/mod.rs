@@ -11,6 +11,7 @@
 pub mod feed;
 pub mod forward;
 pub mod http;
+pub mod metrics;
 mod observe;
 pub mod service;
 mod socket;
@@ -57,6 +58,8 @@ pub struct Ctx {
     pub feed: feed::Feed,
     /// Every event the daemon publishes (SPEC §8).
     pub bus: crate::bus::Bus,
+    /// What `/metrics` reports beyond the snapshot.
+    pub metrics: Arc<metrics::Recorder>,
     pub clients: watch::Sender<usize>,
     pub in_flight: AtomicUsize,
     pub started_at: SystemTime,
@@ -242,14 +245,18 @@ fn start_services(
         settings.idle_timeout_secs = secs;
     }
     let loaded = Loaded { settings, origin: registry.origin.clone(), env_refs: env_refs_of(&registry), problem: None };
+    let recorder = Arc::new(metrics::Recorder::new());
+    let probes = recorder.clone();
+    supervisor::health::on_probe(move |runtime, took, probe| probes.probe(runtime, took, probe.verdict()));
     let supervisor = supervisor::start(registry, paths.runtime_logs_dir());
     let ctx = Arc::new(Ctx {
         paths,
-        forward: forward::Forwarder::new(supervisor.clone()),
+        forward: forward::Forwarder::new(supervisor.clone(), recorder.clone()),
         supervisor,
         gpus: accel::Sampler::start(),
         feed: feed::Feed::new(),
         bus: crate::bus::Bus::new(),
+        metrics: recorder,
         clients: watch::channel(0).0,
         in_flight: AtomicUsize::new(0),
         started_at: SystemTime::now(),
@@ -260,6 +267,9 @@ fn start_services(
         weights: Default::default(),
         loaded: Mutex::new(loaded),
     });
+    // Subscribed before anything publishes: no exit goes uncounted.
+    let exits = ctx.bus.subscribe(None, metrics::events_filter());
+    tokio::spawn(metrics::count_events(ctx.clone(), exits));
     tokio::spawn(feed::publish(ctx.clone()));
     tokio::spawn(observe::publish_changes(ctx.clone()));
     tokio::spawn(exit_when_idle(ctx.clone()));

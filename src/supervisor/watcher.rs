@@ -57,10 +57,11 @@ pub async fn watch_process(mut w: Watch) {
         startup_pause = (startup_pause * 2).min(STARTUP_PROBE_MAX);
         let url = w.url.clone();
         let http = w.http.clone();
+        let id = w.id.clone();
         let probe = async move {
             tokio::time::sleep(pause).await;
             match &url {
-                Some(url) => Some(health::probe(&http, url, timeout).await),
+                Some(url) => Some(health::probe_timed(&http, &id, url, timeout).await),
                 None => std::future::pending().await,
             }
         };

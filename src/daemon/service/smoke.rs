@@ -33,8 +33,10 @@ pub async fn smoke(
         gpus: ctx.gpus.latest(),
     };
     let stage_json = |s: &Stage| serde_json::to_value(s).unwrap_or_default();
-    super::teed(&ctx.bus, topic::SMOKE_STAGE, stages, stage_json, |stages| {
+    let report = super::teed(&ctx.bus, topic::SMOKE_STAGE, stages, stage_json, |stages| {
         crate::smoke::run(&host, req, knobs, stages, stop)
     })
-    .await
+    .await;
+    ctx.metrics.smoke(&report);
+    report
 }

@@ -19,6 +19,7 @@ pub async fn weights(
         crate::weights::service::run(&ctx.weights, &cache, req, knobs, progress)
     })
     .await?;
+    ctx.metrics.weights(&report);
     let new: Vec<String> = report
         .models
         .iter()
