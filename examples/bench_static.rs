@@ -34,16 +34,14 @@ struct File {
 fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: bench_static FILE"))?;
     let body = Bytes::from(std::fs::read(&path)?);
-    let etag = HeaderValue::from_str(&format!("\"{:x}-{:x}\"", body.len(), body.iter().map(|&b| b as u64).sum::<u64>()))?;
+    let etag =
+        HeaderValue::from_str(&format!("\"{:x}-{:x}\"", body.len(), body.iter().map(|&b| b as u64).sum::<u64>()))?;
     let file = Arc::new(File { body, etag });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("http://{}/file", listener.local_addr()?);
-        let router = Router::new()
-            .route("/file", get(serve))
-            .layer(axum::middleware::from_fn(guard))
-            .with_state(file);
+        let router = Router::new().route("/file", get(serve)).layer(axum::middleware::from_fn(guard)).with_state(file);
         // Never fired: kept so each connection waits on the same three things.
         let (_shutdown_tx, shutdown) = watch::channel(false);
         loop {
