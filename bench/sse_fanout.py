@@ -139,13 +139,22 @@ def pump(sel, timeout, on_frame):
 
 
 def wait_connected(sel, clients, deadline_s=10.0):
-    # Every new reader is sent the newest matrix first: wait until each has it.
+    """Returns the newest event id any client saw while the others were
+    still connecting: only later events reached every client while measured."""
     deadline = time.monotonic() + deadline_s
+    newest = [0]
+
+    def seen(_c, _event, data, _rx):
+        if data is not None:
+            newest[0] = max(newest[0], json.loads(data)["id"])
+
+    # Every new reader is sent the newest matrix first: wait until each has it.
     while any(c.frames < 2 for c in clients):  # the retry/comment frame, then the snapshot
         if time.monotonic() > deadline:
             missing = sum(c.frames < 2 for c in clients)
             raise SystemExit(f"{missing} of {len(clients)} clients got no snapshot within {deadline_s:.0f} s")
-        pump(sel, 0.5, lambda *a: None)
+        pump(sel, 0.5, seen)
+    return newest[0]
 
 
 def pct(xs, p):
@@ -166,8 +175,7 @@ def summary(name, samples_ns):
 
 def latency(url, n, seconds, runtime):
     sel, clients = connect(url, n)
-    wait_connected(sel, clients)
-    start_ns = time.time_ns()
+    connected_at = wait_connected(sel, clients)
     by_topic = {}  # topic -> [rx - time]
     parsed = []  # app time - time
     kill_delay = []
@@ -184,9 +192,9 @@ def latency(url, n, seconds, runtime):
             for rt in env["data"]["supervisor"]["runtimes"]:
                 if rt["id"] == runtime:
                     state["pid"], state["ready"] = rt["pid"], rt["state"] == "ready"
-        t = rfc3339_ns(env["time"])
-        if t < start_ns - 1_000_000:
+        if env["id"] <= connected_at:
             return  # published before every client was connected
+        t = rfc3339_ns(env["time"])
         seen_ids.setdefault(env["id"], set()).add(c.idx)
         by_topic.setdefault(env["topic"], []).append(rx - t)
         per_event.setdefault(env["id"], []).append(rx - t)
