@@ -22,14 +22,29 @@ Each event is reported per topic, and split into the delay of its first
 client and the spread to its last (a whole event late: the daemon was busy;
 a wide spread: the fan-out itself). A client the daemon cuts off is an error.
 """
-import json, os, selectors, signal, socket, statistics, sys, time
+import json, os, re, selectors, signal, socket, statistics, sys, time
 from datetime import datetime
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
+_times = {}
+HEAD = re.compile(rb'^\{"id":(\d+),"topic":"([^"]+)","time":"([^"]+)"')
+
+
 def rfc3339_ns(s):
-    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000) * 1_000_000
+    if s not in _times:
+        _times[s] = int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000) * 1_000_000
+    return _times[s]
+
+
+def head(data):
+    """(id, topic, time ns) from the envelope's start (the bus writes these
+    three first, in this order): 100 clients cannot afford a JSON parse each."""
+    m = HEAD.match(data)
+    if not m:
+        raise SystemExit(f"not an envelope: {data[:80]!r}")
+    return int(m.group(1)), m.group(2).decode(), rfc3339_ns(m.group(3).decode())
 
 
 class Client:
@@ -49,7 +64,10 @@ class Client:
         self.closed = False
 
     def read(self):
-        """Returns [(frame bytes, kernel rx ns)]."""
+        """Returns [(frame bytes, kernel rx ns, exact)]. The kernel stamps a
+        read with its last segment's arrival: exact for a frame only when
+        the read held that frame's end and nothing after it; a frame that
+        shares its read with later ones arrived at or before the stamp."""
         try:
             data, anc, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(16))
         except BlockingIOError:
@@ -75,14 +93,16 @@ class Client:
             self.raw = self.raw[end + 4 :]
             self.headers_done = True
         self.dechunk()
-        out = []
+        frames = []
         while True:
             end = self.text.find(b"\n\n")
             if end < 0:
-                return out
+                break
             frame, self.text = self.text[:end], self.text[end + 2 :]
             self.frames += 1
-            out.append((frame, rx))
+            frames.append(frame)
+        last = len(frames) - 1
+        return [(f, rx, i == last and not self.text) for i, f in enumerate(frames)]
 
     def dechunk(self):
         while self.raw:
@@ -129,11 +149,11 @@ def connect(url, n):
 def pump(sel, timeout, on_frame):
     for key, _ in sel.select(timeout):
         c = key.data
-        for frame, rx in c.read():
+        for frame, rx, exact in c.read():
             event, data, comment = parse(frame)
             if any(x.startswith("disconnected") or "shutting down" in x or "stopped publishing" in x for x in comment):
                 raise SystemExit(f"client {c.idx} was cut off: {comment}")
-            on_frame(c, event, data, rx)
+            on_frame(c, event, data, rx, exact)
         if c.closed:
             raise SystemExit(f"client {c.idx}: the daemon closed the stream")
 
@@ -144,9 +164,9 @@ def wait_connected(sel, clients, deadline_s=10.0):
     deadline = time.monotonic() + deadline_s
     newest = [0]
 
-    def seen(_c, _event, data, _rx):
+    def seen(_c, _event, data, _rx, _exact):
         if data is not None:
-            newest[0] = max(newest[0], json.loads(data)["id"])
+            newest[0] = max(newest[0], head(data)[0])
 
     # Every new reader is sent the newest matrix first: wait until each has it.
     while any(c.frames < 2 for c in clients):  # the retry/comment frame, then the snapshot
@@ -154,6 +174,11 @@ def wait_connected(sel, clients, deadline_s=10.0):
             missing = sum(c.frames < 2 for c in clients)
             raise SystemExit(f"{missing} of {len(clients)} clients got no snapshot within {deadline_s:.0f} s")
         pump(sel, 0.5, seen)
+    # An event published while the last clients subscribed reached only the
+    # earlier ones, which may not have read it yet: let those arrive too.
+    settle = time.monotonic() + 0.3
+    while time.monotonic() < settle:
+        pump(sel, 0.05, seen)
     return newest[0]
 
 
@@ -182,24 +207,26 @@ def latency(url, n, seconds, runtime):
     state = {"pid": None, "ready": False, "killed_at": None, "kill_gen": None, "kills": 0, "last_kill": 0.0}
     seen_ids = {}  # id -> set of clients (for counting deliveries)
     per_event = {}  # id -> [rx - time] over the clients
+    exact = []  # rx - time of frames alone at the end of their read
 
-    def on_frame(c, event, data, rx):
+    def on_frame(c, event, data, rx, is_exact):
         now = time.time_ns()
         if data is None or event is None:
             return
-        env = json.loads(data)
-        if env["topic"] == "runtime.updated" and c.idx == 0:
-            for rt in env["data"]["supervisor"]["runtimes"]:
+        eid, topic, t = head(data)
+        if topic == "runtime.updated" and c.idx == 0:
+            for rt in json.loads(data)["data"]["supervisor"]["runtimes"]:
                 if rt["id"] == runtime:
                     state["pid"], state["ready"] = rt["pid"], rt["state"] == "ready"
-        if env["id"] <= connected_at:
+        if eid <= connected_at:
             return  # published before every client was connected
-        t = rfc3339_ns(env["time"])
-        seen_ids.setdefault(env["id"], set()).add(c.idx)
-        by_topic.setdefault(env["topic"], []).append(rx - t)
-        per_event.setdefault(env["id"], []).append(rx - t)
+        seen_ids.setdefault(eid, set()).add(c.idx)
+        by_topic.setdefault(topic, []).append(rx - t)
+        per_event.setdefault(eid, []).append(rx - t)
+        if is_exact:
+            exact.append(rx - t)
         parsed.append(now - t)
-        if env["topic"] == "runtime.exit" and state["killed_at"] is not None:
+        if topic == "runtime.exit" and state["killed_at"] is not None:
             kill_delay.append(rx - state["killed_at"])
 
     end = time.monotonic() + seconds
@@ -230,6 +257,7 @@ def latency(url, n, seconds, runtime):
     for topic in sorted(by_topic):
         summary(f"  publish -> kernel rx, {topic}", by_topic[topic])
     p99 = summary("publish -> kernel rx, all events", every)
+    summary("  of which exact (alone in their read)", exact)
     summary("publish -> parsed by the client", parsed)
     summary("SIGKILL -> runtime.exit at kernel rx", kill_delay)
     # Where a tail comes from: a whole event late (the daemon was busy or
@@ -257,7 +285,7 @@ def hold(url, n):
     while True:
         for key, _ in sel.select(1.0):
             c = key.data
-            for frame, _rx in c.read():
+            for frame, _rx, _exact in c.read():
                 _event, _data, comment = parse(frame)
                 if any(x.startswith("disconnected") for x in comment):
                     raise SystemExit(f"client {c.idx} was cut off: {comment}")
