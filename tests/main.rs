@@ -9,6 +9,7 @@ mod config;
 mod daemon_autostart;
 mod dlopen;
 mod docs;
+mod feed_herd;
 mod handshake;
 mod hostile_cli;
 mod hostile_config;

@@ -93,6 +93,10 @@ struct Latest {
 pub struct Feed {
     own: MatrixKnobs,
     latest: Mutex<Option<Latest>>,
+    /// One computation at a time: readers that find the document stale
+    /// together wait for one recompute instead of each publishing their own
+    /// `runtime.updated` (bench/RESULTS.md, "HTTP surface").
+    computing: tokio::sync::Mutex<()>,
     /// The newest document, for readers that only ever want the latest
     /// (`/metrics`); the bus carries every one.
     published: watch::Sender<Option<Arc<StatusReport>>>,
@@ -100,7 +104,12 @@ pub struct Feed {
 
 impl Feed {
     pub fn new() -> Feed {
-        Feed { own: MatrixKnobs::daemon(), latest: Mutex::new(None), published: watch::channel(None).0 }
+        Feed {
+            own: MatrixKnobs::daemon(),
+            latest: Mutex::new(None),
+            computing: tokio::sync::Mutex::new(()),
+            published: watch::channel(None).0,
+        }
     }
 
     /// The current document for a reader with `knobs`.
@@ -130,21 +139,33 @@ impl Feed {
     /// The latest document, recomputed (and broadcast) if the supervisor or
     /// the HTTP counters moved since, or it is older than [`FRESH_FOR`].
     pub async fn current(&self, ctx: &Ctx) -> Result<Arc<StatusReport>, ErrorBody> {
+        if let Some(report) = self.fresh(ctx) {
+            return Ok(report);
+        }
+        let _one = self.computing.lock().await;
+        // Whoever held the lock may have just computed it.
+        if let Some(report) = self.fresh(ctx) {
+            return Ok(report);
+        }
+        self.compute_and_publish(ctx).await
+    }
+
+    fn fresh(&self, ctx: &Ctx) -> Option<Arc<StatusReport>> {
         let view = ctx.supervisor.subscribe().borrow().clone();
         let http_version = ctx.forward.version();
-        {
-            let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(l) = latest.as_ref() {
-                if Arc::ptr_eq(&l.view, &view) && l.http_version == http_version && l.at.elapsed() < FRESH_FOR {
-                    return Ok(l.report.clone());
-                }
-            }
-        }
-        self.recompute(ctx).await
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let l = latest.as_ref()?;
+        (Arc::ptr_eq(&l.view, &view) && l.http_version == http_version && l.at.elapsed() < FRESH_FOR)
+            .then(|| l.report.clone())
     }
 
     /// Computes from a fresh snapshot, stores and broadcasts the result.
     pub async fn recompute(&self, ctx: &Ctx) -> Result<Arc<StatusReport>, ErrorBody> {
+        let _one = self.computing.lock().await;
+        self.compute_and_publish(ctx).await
+    }
+
+    async fn compute_and_publish(&self, ctx: &Ctx) -> Result<Arc<StatusReport>, ErrorBody> {
         // Read the versions before the snapshot: a change racing with us then
         // makes the next reader recompute rather than trust a stale document.
         let view = ctx.supervisor.subscribe().borrow().clone();
