@@ -215,7 +215,9 @@ fn rss(pid: u32) -> u64 {
 /// saying why) and the daemon's memory stays bounded.
 #[test]
 fn a_reader_that_stops_reading_is_cut_off() {
-    let arw = Arw::with_config(&(crash_loop("boom") + &crash_loop("bang")));
+    // Big matrices (40 more runtimes) change many times a second.
+    let bulk: String = (0..40).map(|i| stub_runtime(&format!("idle{i}"), &[], "auto_start = false")).collect();
+    let arw = Arw::with_config(&(crash_loop("boom") + &crash_loop("bang") + &bulk));
     let base = arw.http_url();
     let daemon = arw.daemon_pid().unwrap();
     let host = crate::common::http::authority(&base);
@@ -224,21 +226,16 @@ fn a_reader_that_stops_reading_is_cut_off() {
     let mut stalled = EventStream::open_on(sock, &host, "/events", &[]);
     let before = rss(daemon);
     let mut peak = before;
-    let mut watcher = opened(&base, "/events", &[]);
-    let start = watcher.wait_for(Duration::from_secs(10), "an event", |_, _| true).0;
-    // Thousands of events pass while the stalled reader sleeps, for longer
-    // than the daemon's 5 s stall limit.
-    let began = Instant::now();
-    let deadline = began + Duration::from_secs(60);
-    loop {
-        let (id, _) = watcher.wait_for(Duration::from_secs(10), "an event", |_, _| true);
+    // The daemon logs when it gives up on the reader.
+    let log = arw.home.join("logs/daemon.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("an /events reader stopped reading") {
         peak = peak.max(rss(daemon));
-        if id > start + 3000 && began.elapsed() > Duration::from_secs(8) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "too few events");
+        assert!(Instant::now() < deadline, "the daemon never gave up on a reader that stopped reading");
+        std::thread::sleep(Duration::from_millis(100));
     }
-    // Now read what the stalled reader was sent: it ends, saying why.
+    // Now read what the stalled reader was sent: what the kernel held, then
+    // the reason (its queue was dropped), then the end.
     stalled.reader.get_ref().set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut last_comment = None;
     let mut events = 0;
@@ -250,7 +247,6 @@ fn a_reader_that_stops_reading_is_cut_off() {
     }
     let why = last_comment.unwrap_or_default();
     assert!(why.contains("stopped reading") || why.contains("fell"), "final comment: {why:?} after {events} events");
-    assert!(events < 3000, "the stalled reader was not cut off ({events} events)");
     assert!(peak < before + 64 * 1024 * 1024, "daemon RSS grew from {before} to {peak}");
     assert_eq!(request(&base, "GET", "/healthz", &[]).status, 200);
 }

@@ -143,6 +143,11 @@ impl EventStream {
                 Err(e) => panic!("reading events: {e}"),
             }
             let l = line.trim_end_matches(['\r', '\n']);
+            // The last chunk of a chunked body (the daemon writes whole
+            // frames per chunk, so a bare `0` is never data).
+            if l == "0" {
+                return None;
+            }
             if let Some(rest) = l.strip_prefix(": ") {
                 return Some(Sse::Comment(rest.to_string()));
             } else if let Some(v) = l.strip_prefix("id: ") {
