@@ -18,6 +18,7 @@ mod hostile_weights;
 mod http_dashboard;
 mod http_events;
 mod http_surface;
+mod lifecycle;
 mod real_llama;
 mod restore;
 mod smoke;

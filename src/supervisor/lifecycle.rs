@@ -78,12 +78,16 @@ impl Supervisor {
         let now = SystemTime::now();
         let was = rt.state;
         let reason = rt.reason.as_ref().map(Reason::to_string);
+        let mut ticket =
+            StopTicket { was, stopping: None, auto_start: rt.spec.auto_start, budget: rt.budget.view(now), reason };
+        if was == State::Offline && rt.running.is_none() && rt.restart_scheduled.is_none() {
+            // Nothing runs and nothing is due: nothing to change.
+            return Ok(ticket);
+        }
         rt.held = true;
         rt.start_after_exit = None;
         rt.restart_scheduled = None;
         rt.restoring = None;
-        let mut ticket =
-            StopTicket { was, stopping: None, auto_start: rt.spec.auto_start, budget: rt.budget.view(now), reason };
         if let Some(run) = &rt.running {
             let (tx, rx) = tokio::sync::oneshot::channel();
             rt.on_stopped.push(tx);

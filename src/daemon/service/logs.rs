@@ -62,15 +62,31 @@ pub struct Follower {
     /// Which file `file` is, to notice a rename at a new start.
     ino: u64,
     offset: u64,
+    /// The file's first bytes as this reader saw them (a run's header
+    /// carries its start time): different bytes there mean the file was
+    /// copy-truncated, even when it has grown past `offset` again since.
+    head: Vec<u8>,
     /// The start of a line whose newline has not been written yet.
     partial: Vec<u8>,
+}
+
+/// How many of the file's first bytes identify its content.
+const HEAD_BYTES: u64 = 96;
+
+/// Up to `len` bytes of `file` from its start.
+fn read_head(file: &File, len: u64) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    buf.truncate(n);
+    buf
 }
 
 impl Follower {
     /// Opens the log (it may not exist yet) and returns a follower at its
     /// end with the last `lines` whole lines before it.
     fn open(path: PathBuf, lines: usize) -> io::Result<(Follower, Vec<String>)> {
-        let mut follower = Follower { path, file: None, ino: 0, offset: 0, partial: Vec::new() };
+        let mut follower = Follower { path, file: None, ino: 0, offset: 0, head: Vec::new(), partial: Vec::new() };
         let mut file = match fsx::open_read(&follower.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((follower, Vec::new())),
@@ -82,6 +98,7 @@ impl Follower {
         let tail = if lines == 0 { Vec::new() } else { logfile::tail_of(&mut file, end, lines)? };
         follower.ino = meta.ino();
         follower.offset = end;
+        follower.head = read_head(&file, end.min(HEAD_BYTES));
         follower.file = Some(file);
         Ok((follower, tail))
     }
@@ -94,16 +111,17 @@ impl Follower {
         if self.file.is_none() {
             let Some(meta) = &on_disk else { return (out, false) };
             let Ok(file) = fsx::open_read(&self.path) else { return (out, false) };
-            (self.file, self.ino, self.offset) = (Some(file), meta.ino(), 0);
+            (self.file, self.ino, self.offset, self.head) = (Some(file), meta.ino(), 0, Vec::new());
         }
         let Some(file) = self.file.as_mut() else { return (out, false) };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if len < self.offset {
+        if len < self.offset || read_head(file, self.head.len() as u64) != self.head {
             // Copy-truncated: what this reader had not seen yet is in `.1`.
             let missed = self.read_rotated();
             self.take_lines(&missed, &mut out);
             self.flush_partial(&mut out);
             self.offset = 0;
+            self.head.clear();
         }
         let Some(file) = self.file.as_mut() else { return (out, false) };
         let want = (len.saturating_sub(self.offset)).min(READ_PER_POLL);
@@ -112,6 +130,9 @@ impl Follower {
             let _ = file.take(want).read_to_end(&mut buf);
         }
         self.offset += buf.len() as u64;
+        if (self.head.len() as u64) < HEAD_BYTES.min(self.offset) {
+            self.head = read_head(file, HEAD_BYTES.min(self.offset));
+        }
         self.take_lines(&buf, &mut out);
         let more = self.offset < len;
         if !more && on_disk.is_some_and(|m| m.ino() != self.ino) {
@@ -206,6 +227,12 @@ mod tests {
         fsx::open_read_write(&path).unwrap().set_len(0).unwrap();
         append(&path, "=== note ===\nseven\n");
         assert_eq!(f.poll().0, vec!["six", "=== note ===", "seven"]);
+        // Copy-truncated again, and grown past this reader's offset before it looked.
+        append(&path, "seven and a half\n");
+        std::fs::copy(&path, logfile::rotated(&path)).unwrap();
+        fsx::open_read_write(&path).unwrap().set_len(0).unwrap();
+        append(&path, "=== another note, longer than everything before it was ===\n");
+        assert_eq!(f.poll().0, vec!["seven and a half", "=== another note, longer than everything before it was ==="]);
         // Rename at a new start: the old file's end, then the new file.
         append(&path, "eight\n");
         std::fs::rename(&path, logfile::rotated(&path)).unwrap();
