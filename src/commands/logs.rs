@@ -10,6 +10,15 @@ use crate::text as sanitize;
 use anyhow::{bail, Result};
 
 pub fn run(ctx: &Ctx, args: LogsArgs) -> Result<Exit> {
+    // An id no manifest could hold (`../../x`) is this command's mistake.
+    if let Err(message) = crate::supervisor::checked_log_path(std::path::Path::new("."), &args.id) {
+        return Err(crate::error::ArwError::Remote {
+            kind: crate::protocol::ErrorKind::BadRequest,
+            message,
+            hint: None,
+        }
+        .into());
+    }
     let mut client = ctx.connect()?;
     let pid = client.welcome.pid;
     let req = LogsRequest { id: args.id.clone(), lines: args.lines, follow: args.follow };

@@ -86,6 +86,17 @@ impl Follower {
     /// Opens the log (it may not exist yet) and returns a follower at its
     /// end with the last `lines` whole lines before it.
     fn open(path: PathBuf, lines: usize) -> io::Result<(Follower, Vec<String>)> {
+        // A rotation truncates the file under us; read again from its new end.
+        for _ in 0..3 {
+            match Follower::open_once(path.clone(), lines) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => continue,
+                other => return other,
+            }
+        }
+        Follower::open_once(path, lines)
+    }
+
+    fn open_once(path: PathBuf, lines: usize) -> io::Result<(Follower, Vec<String>)> {
         let mut follower = Follower { path, file: None, ino: 0, offset: 0, head: Vec::new(), partial: Vec::new() };
         let mut file = match fsx::open_read(&follower.path) {
             Ok(f) => f,
