@@ -308,6 +308,19 @@ fn logs_n_prints_the_last_lines() {
     assert_eq!(doc["lines"], serde_json::json!(last3));
     let all = arw.json(&["runtime", "logs", "tail", "-n", "100000", "--json"]);
     assert_eq!(all["lines"].as_array().unwrap().len(), file.lines().count());
+
+    // With no daemon, the log is read without starting one (which would
+    // start `tail` again and add a run to the log being read).
+    arw.ok(&["daemon", "stop"]);
+    let file = std::fs::read_to_string(&path).unwrap();
+    let last3: Vec<&str> = file.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+    let text = arw.ok(&["runtime", "logs", "tail", "-n", "3"]);
+    assert_eq!(text.lines().collect::<Vec<_>>(), last3);
+    let out = arw.run(&["runtime", "logs", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known ids: tail"));
+    assert_eq!(arw.run(&["daemon", "status"]).status.code(), Some(3), "no daemon was started");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), file, "the log is as it was");
 }
 
 /// A runtime's escape sequences in its log are shown escaped in text and
