@@ -394,6 +394,7 @@ impl Supervisor {
         };
         let planned = run.planned;
         let mut record = record;
+        // `classify` knows arw stopped it, not who asked.
         if rt.held && planned == Some(ExitCause::Stopped) {
             record.detail = record.detail.replacen("stopped by arw", "stopped by the operator", 1);
         }

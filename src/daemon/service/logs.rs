@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 /// At most this much is read per poll, so a runtime writing fast cannot
 /// hold the daemon's thread; the caller polls again at once.
@@ -68,6 +69,9 @@ pub struct Follower {
     head: Vec<u8>,
     /// The start of a line whose newline has not been written yet.
     partial: Vec<u8>,
+    /// When this reader last looked: a `.1` older than that is not the
+    /// copy of what it missed (the copy failed and the log was cut anyway).
+    looked: SystemTime,
 }
 
 /// How many of the file's first bytes identify its content.
@@ -97,7 +101,15 @@ impl Follower {
     }
 
     fn open_once(path: PathBuf, lines: usize) -> io::Result<(Follower, Vec<String>)> {
-        let mut follower = Follower { path, file: None, ino: 0, offset: 0, head: Vec::new(), partial: Vec::new() };
+        let mut follower = Follower {
+            path,
+            file: None,
+            ino: 0,
+            offset: 0,
+            head: Vec::new(),
+            partial: Vec::new(),
+            looked: SystemTime::now(),
+        };
         let mut file = match fsx::open_read(&follower.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((follower, Vec::new())),
@@ -117,6 +129,7 @@ impl Follower {
     /// The lines written since the last poll, and whether more is waiting
     /// (poll again at once).
     pub fn poll(&mut self) -> (Vec<String>, bool) {
+        let looked = std::mem::replace(&mut self.looked, SystemTime::now());
         let mut out = Vec::new();
         let on_disk = std::fs::symlink_metadata(&self.path).ok().filter(|m| m.is_file());
         if self.file.is_none() {
@@ -128,7 +141,7 @@ impl Follower {
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len < self.offset || read_head(file, self.head.len() as u64) != self.head {
             // Copy-truncated: what this reader had not seen yet is in `.1`.
-            let missed = self.read_rotated();
+            let missed = self.read_rotated(looked);
             self.take_lines(&missed, &mut out);
             self.flush_partial(&mut out);
             self.offset = 0;
@@ -156,10 +169,12 @@ impl Follower {
     }
 
     /// `.1` from this reader's offset on: the lines a copy-truncate moved.
-    fn read_rotated(&self) -> Vec<u8> {
+    fn read_rotated(&self, looked: SystemTime) -> Vec<u8> {
         let mut buf = Vec::new();
         if let Ok(mut old) = fsx::open_read(&logfile::rotated(&self.path)) {
-            if old.seek(SeekFrom::Start(self.offset)).is_ok() {
+            // Written since the last look, give or take the clock's steps.
+            let fresh = old.metadata().and_then(|m| m.modified()).is_ok_and(|at| at + Duration::from_secs(2) >= looked);
+            if fresh && old.seek(SeekFrom::Start(self.offset)).is_ok() {
                 let _ = old.take(logfile::ROTATE_BYTES * 2).read_to_end(&mut buf);
             }
         }
@@ -255,6 +270,22 @@ mod tests {
             more = again;
         }
         assert_eq!(got, vec!["eight", "=== header ===", "nine"]);
+    }
+
+    /// A log cut without its copy (the copy failed) does not bring back
+    /// an old `.1` as if it were what was missed.
+    #[test]
+    fn a_stale_rotated_copy_is_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        std::fs::write(logfile::rotated(&path), "ancient\n".repeat(100)).unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        File::options().write(true).open(logfile::rotated(&path)).unwrap().set_modified(hour_ago).unwrap();
+        append(&path, "one\ntwo\n");
+        let (mut f, _) = Follower::open(path.clone(), 0).unwrap();
+        fsx::open_read_write(&path).unwrap().set_len(0).unwrap();
+        append(&path, "=== cut ===\n");
+        assert_eq!(f.poll().0, vec!["=== cut ==="]);
     }
 
     /// A log that does not exist yet is followed from its first line.
