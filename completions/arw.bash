@@ -1274,12 +1274,16 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__reload)
-            opts="-h -V --json --no-restart-daemon --config --help --version"
+            opts="-h -V --json --timeout --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

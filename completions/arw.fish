@@ -122,6 +122,7 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l timeout -d 'Seconds to wait for the restarted runtimes to be ready again' -r
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l json -d 'Print the result as JSON'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'

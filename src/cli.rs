@@ -134,8 +134,9 @@ pub enum RuntimeCommand {
     Logs(LogsArgs),
     /// Re-read the runtime manifest; restart only runtimes whose entry changed.
     ///
-    /// With ID, only that runtime's entry is applied (added, changed or
-    /// removed); other changes stay pending. A broken manifest keeps the
+    /// Waits until the restarted runtimes are ready again (exit 1 if one is
+    /// not). With ID, only that runtime's entry is applied (added, changed
+    /// or removed); other changes stay pending. A broken manifest keeps the
     /// running registry and exits 1 naming file, line and key.
     Reload(ReloadArgs),
 }
@@ -183,6 +184,9 @@ pub struct ReloadArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Seconds to wait for the restarted runtimes to be ready again.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -372,15 +372,19 @@ fn reload_id_restarts_only_that_runtime() {
     assert_eq!(doc["pending"], serde_json::json!(["a"]));
     assert_eq!(doc["added"], serde_json::json!([]));
     assert_eq!(doc["removed"], serde_json::json!([]));
-    let after = arw
-        .wait_for(Duration::from_secs(20), "b restarted", |s| state(s, "b") == "ready" && runtime(s, "b")["pid"] != b1);
+    assert_eq!(doc["restarts"][0]["id"], "b", "{doc:#}");
+    assert_eq!(doc["restarts"][0]["outcome"], "ready", "the reload waited for `b`: {doc:#}");
+    let after = arw.status();
+    assert_eq!(state(&after, "b"), "ready");
+    assert_ne!(pid_of(&after, "b"), b1, "`b` was restarted");
     assert_eq!(pid_of(&after, "a"), a1, "`a` was not restarted");
 
     let text = arw.ok(&["runtime", "reload"]);
-    assert!(text.contains("  changed   a\n  restarted a\n"), "{text}");
+    assert!(text.contains("  changed   a\n  restarted a\n`a` is ready\n"), "{text}");
     assert!(!text.contains("pending"), "{text}");
-    let after = arw
-        .wait_for(Duration::from_secs(20), "a restarted", |s| state(s, "a") == "ready" && runtime(s, "a")["pid"] != a1);
+    let after = arw.status();
+    assert_eq!(state(&after, "a"), "ready");
+    assert_ne!(pid_of(&after, "a"), a1, "`a` was restarted");
     let b2 = pid_of(&after, "b");
     let text = arw.ok(&["runtime", "reload"]);
     assert!(text.contains("  changed   none\n  restarted none\n"), "nothing changed: {text}");

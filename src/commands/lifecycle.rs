@@ -72,14 +72,16 @@ pub fn reload(ctx: &Ctx, args: ReloadArgs) -> Result<Exit> {
         }
         .into());
     }
-    let req = RuntimeReloadRequest { id: args.id.clone() };
+    let req = RuntimeReloadRequest { id: args.id.clone(), wait_ms: args.timeout.saturating_mul(1000) };
     let report = match client.request(Request::RuntimeReload(req)).map_err(|e| ctx.went_away(e, pid))? {
         Response::Reloaded(r) => r,
         _ => bail!("the daemon answered `reload` with something else; run `arw daemon restart`"),
     };
+    let exit =
+        if report.restarts.iter().all(|r| r.outcome == RestoreOutcome::Ready) { Exit::Ok } else { Exit::Failure };
     if args.json {
         render::print_json(&report)?;
-        return Ok(Exit::Ok);
+        return Ok(exit);
     }
     let list = |v: &Vec<String>| {
         if v.is_empty() {
@@ -103,6 +105,9 @@ pub fn reload(ctx: &Ctx, args: ReloadArgs) -> Result<Exit> {
             list(&report.pending)
         ));
     }
+    for restart in &report.restarts {
+        text.push_str(&format!("{}\n", sanitize::message(&restart.message)));
+    }
     out::print(&text)?;
-    Ok(Exit::Ok)
+    Ok(exit)
 }

@@ -91,9 +91,23 @@ pub struct LogsReport {
 }
 
 /// Payload of [`super::Request::RuntimeReload`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuntimeReloadRequest {
-    /// Apply only this runtime's change; `None`: the whole manifest.
+    /// Apply only this runtime's entry; `None`: the whole manifest.
     #[serde(default)]
     pub id: Option<String>,
+    /// How long to wait for the restarted runtimes to be ready, together.
+    #[serde(default = "default_wait")]
+    pub wait_ms: u64,
+}
+
+/// How one runtime restarted by a reload came back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadRestart {
+    pub id: String,
+    /// `ready`, `failed` or `timeout`.
+    pub outcome: RestoreOutcome,
+    pub state: State,
+    pub message: String,
+    pub ready_ms: Option<u64>,
 }

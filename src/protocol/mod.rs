@@ -340,6 +340,10 @@ pub struct ReloadReport {
     /// what runs, left as they are.
     #[serde(default)]
     pub pending: Vec<String>,
+    /// How each restarted runtime came back (`arw runtime reload` waits;
+    /// `arw daemon reload` and the file watcher do not).
+    #[serde(default)]
+    pub restarts: Vec<lifecycle::ReloadRestart>,
 }
 
 /// What went wrong with a request.

@@ -6,7 +6,7 @@
 use crate::daemon::Ctx;
 use crate::knobs::Knobs;
 use crate::protocol::lifecycle::{
-    RuntimeReloadRequest, StartReport, StartRequest, StopOutcome, StopReport, StopRequest,
+    ReloadRestart, RuntimeReloadRequest, StartReport, StartRequest, StopOutcome, StopReport, StopRequest,
 };
 use crate::protocol::status::{RestoreOutcome, State};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport};
@@ -112,13 +112,36 @@ pub async fn stop(ctx: &Ctx, req: StopRequest) -> Result<StopReport, ErrorBody> 
     })
 }
 
+/// Reloads, then waits for every runtime it restarted to be ready again
+/// (or to fail), within `wait_ms` for all of them.
 pub async fn reload(ctx: &Ctx, req: RuntimeReloadRequest) -> Result<ReloadReport, ErrorBody> {
-    match crate::daemon::reload_only(ctx, req.id.as_deref()).await {
-        Ok(report) => report,
-        Err(e) => Err(ErrorBody::new(ErrorKind::Config, e.to_string()).with_hint(
-            "the daemon keeps running with the last good registry; fix the file and run `arw runtime reload`",
-        )),
+    let started = Instant::now();
+    // The generations before: each restart brings up the next one.
+    let before = ctx.supervisor.snapshot().await?;
+    let mut views = ctx.supervisor.subscribe();
+    let mut report = match crate::daemon::reload_only(ctx, req.id.as_deref()).await {
+        Ok(report) => report?,
+        Err(e) => {
+            return Err(ErrorBody::new(ErrorKind::Config, e.to_string()).with_hint(
+                "the daemon keeps running with the last good registry; fix the file and run `arw runtime reload`",
+            ))
+        }
+    };
+    let deadline = started + Duration::from_millis(req.wait_ms);
+    for id in report.restarted.clone() {
+        let generation = before.runtime(&id).map_or(1, |r| r.generation + 1);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let waited =
+            super::ready::until_ready(&mut views, &id, generation, wait, started, "failed to come back").await?;
+        report.restarts.push(ReloadRestart {
+            id,
+            outcome: waited.outcome,
+            state: waited.state,
+            message: waited.message,
+            ready_ms: waited.ready_ms,
+        });
     }
+    Ok(report)
 }
 
 /// Waits up to `within` until no live process is left in group `pgid`.
