@@ -487,3 +487,18 @@ fn logs_follow_survives_a_copy_truncate() {
     assert!(start.wait().unwrap().success(), "the start saw it ready");
     let _ = start.stdout.take();
 }
+
+/// A reload whose restarted runtime does not come back says why and exits 1.
+#[test]
+fn a_reload_that_breaks_a_runtime_exits_1() {
+    let arw = Arw::with_config(&stub_runtime("r", &[], ""));
+    arw.wait_for(Duration::from_secs(20), "ready", |s| state(s, "r") == "ready");
+    rewrite_unseen(arw.config_path(), &crashing_runtime("r", "[runtime.restart]\nmax_restarts = 0\n"));
+    let (out, doc) = arw.run_json(&["runtime", "reload", "r"]);
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(doc["restarted"], serde_json::json!(["r"]));
+    assert_eq!(doc["restarts"][0]["outcome"], "failed", "{doc:#}");
+    let message = doc["restarts"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("`r` failed to come back: exited with code 3"), "{message}");
+    assert!(message.contains("boom: cannot load model"), "{message}");
+}
