@@ -118,14 +118,26 @@ _arw() {
             arw__subcmd__help__subcmd__daemon,stop)
                 cmd="arw__subcmd__help__subcmd__daemon__subcmd__stop"
                 ;;
+            arw__subcmd__help__subcmd__runtime,logs)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__logs"
+                ;;
+            arw__subcmd__help__subcmd__runtime,reload)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__reload"
+                ;;
             arw__subcmd__help__subcmd__runtime,restore)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__restore"
                 ;;
             arw__subcmd__help__subcmd__runtime,smoke)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__smoke"
                 ;;
+            arw__subcmd__help__subcmd__runtime,start)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__start"
+                ;;
             arw__subcmd__help__subcmd__runtime,status)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__status"
+                ;;
+            arw__subcmd__help__subcmd__runtime,stop)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__stop"
                 ;;
             arw__subcmd__help__subcmd__runtime,stub-llama)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__stub__subcmd__llama"
@@ -148,14 +160,26 @@ _arw() {
             arw__subcmd__runtime,help)
                 cmd="arw__subcmd__runtime__subcmd__help"
                 ;;
+            arw__subcmd__runtime,logs)
+                cmd="arw__subcmd__runtime__subcmd__logs"
+                ;;
+            arw__subcmd__runtime,reload)
+                cmd="arw__subcmd__runtime__subcmd__reload"
+                ;;
             arw__subcmd__runtime,restore)
                 cmd="arw__subcmd__runtime__subcmd__restore"
                 ;;
             arw__subcmd__runtime,smoke)
                 cmd="arw__subcmd__runtime__subcmd__smoke"
                 ;;
+            arw__subcmd__runtime,start)
+                cmd="arw__subcmd__runtime__subcmd__start"
+                ;;
             arw__subcmd__runtime,status)
                 cmd="arw__subcmd__runtime__subcmd__status"
+                ;;
+            arw__subcmd__runtime,stop)
+                cmd="arw__subcmd__runtime__subcmd__stop"
                 ;;
             arw__subcmd__runtime,stub-llama)
                 cmd="arw__subcmd__runtime__subcmd__stub__subcmd__llama"
@@ -166,14 +190,26 @@ _arw() {
             arw__subcmd__runtime__subcmd__help,help)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__help"
                 ;;
+            arw__subcmd__runtime__subcmd__help,logs)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__logs"
+                ;;
+            arw__subcmd__runtime__subcmd__help,reload)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__reload"
+                ;;
             arw__subcmd__runtime__subcmd__help,restore)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__restore"
                 ;;
             arw__subcmd__runtime__subcmd__help,smoke)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__smoke"
                 ;;
+            arw__subcmd__runtime__subcmd__help,start)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__start"
+                ;;
             arw__subcmd__runtime__subcmd__help,status)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__status"
+                ;;
+            arw__subcmd__runtime__subcmd__help,stop)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__stop"
                 ;;
             arw__subcmd__runtime__subcmd__help,stub-llama)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__stub__subcmd__llama"
@@ -766,8 +802,36 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help__subcmd__runtime)
-            opts="status restore smoke weights stub-llama"
+            opts="status restore smoke weights stub-llama start stop logs reload"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__reload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -807,7 +871,35 @@ _arw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         arw__subcmd__help__subcmd__runtime__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -928,7 +1020,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime)
-            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama help"
+            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama start stop logs reload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -946,7 +1038,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help)
-            opts="status restore smoke weights stub-llama help"
+            opts="status restore smoke weights stub-llama start stop logs reload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -960,6 +1052,34 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__reload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1001,7 +1121,35 @@ _arw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         arw__subcmd__runtime__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1099,6 +1247,54 @@ _arw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        arw__subcmd__runtime__subcmd__logs)
+            opts="-f -n -h -V --follow --lines --json --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__reload)
+            opts="-h -V --json --timeout --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         arw__subcmd__runtime__subcmd__restore)
             opts="-h -V --id --json --dry-run --force --timeout --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1151,8 +1347,48 @@ _arw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        arw__subcmd__runtime__subcmd__start)
+            opts="-h -V --json --timeout --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         arw__subcmd__runtime__subcmd__status)
             opts="-h -V --json --watch --check --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__stop)
+            opts="-h -V --json --no-restart-daemon --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

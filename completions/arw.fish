@@ -35,16 +35,20 @@ complete -c arw -n "__fish_arw_needs_command" -f -a "events" -d 'Print the daemo
 complete -c arw -n "__fish_arw_needs_command" -f -a "completions" -d 'Print a shell completion script (or write it into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "man" -d 'Print the man page (or write every page into --dir)'
 complete -c arw -n "__fish_arw_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -s h -l help -d 'Print help'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -s V -l version -d 'Print version'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
-complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -s h -l help -d 'Print help'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "start" -d 'Start a runtime and wait until it is ready (or fails)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "stop" -d 'Stop a runtime: its whole process group, and it stays offline'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "logs" -d 'Print the end of a runtime\'s log; `--follow` keeps printing'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "reload" -d 'Re-read the runtime manifest; restart only runtimes whose entry changed'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and not __fish_seen_subcommand_from status restore smoke weights stub-llama start stop logs reload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l json -d 'Print `{"supervisor": ..., "matrix": ...}` as one JSON document'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from status" -l watch -d 'Keep running and re-render on every pushed `runtime.updated` event'
@@ -100,11 +104,39 @@ complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcomm
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -s h -l help -d 'Print help'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stub-llama" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from start" -l timeout -d 'Seconds to wait for the runtime to become ready' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from start" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from start" -l json -d 'Print the result as JSON'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from start" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from start" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stop" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stop" -l json -d 'Print the result as JSON'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stop" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from stop" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many of the last lines to print first' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new lines, across restarts and rotations, until Ctrl-C'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -l json -d '`{"id","path","exists","lines"}`; with `--follow`, one `{"id","line"}` per line'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from logs" -s V -l version -d 'Print version'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l timeout -d 'Seconds to wait for the restarted runtimes to be ready again' -r
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l json -d 'Print the result as JSON'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from reload" -s V -l version -d 'Print version'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every runtime and the node\'s runtime matrix'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "restore" -d 'Restart a runtime under supervision and report the remaining budget'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a runtime and wait until it is ready (or fails)'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop a runtime: its whole process group, and it stays offline'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print the end of a runtime\'s log; `--follow` keeps printing'
+complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Re-read the runtime manifest; restart only runtimes whose entry changed'
 complete -c arw -n "__fish_arw_using_subcommand runtime; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -l config -d 'Runtime manifest for a daemon this command starts (same as `ARW_CONFIG`)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -l no-restart-daemon -d 'Never replace a running daemon of another build; fail instead'
@@ -115,7 +147,7 @@ complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subc
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "stop" -d 'Stop the daemon and every runtime it supervises'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "restart" -d 'Stop the daemon and start a fresh one'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "reload" -d 'Re-read the runtime manifest; a bad file keeps the running registry'
-complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log: the same as `arw runtime logs ID`)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and not __fish_seen_subcommand_from serve status stop restart reload logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l config -d 'Runtime manifest to load (else `ARW_CONFIG`, then `~/.config/arw/runtimes.toml`, then the built-in default)' -r -F
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from serve" -l http -d 'Serve the HTTP surface (matrix, metrics, events, dashboard) on ADDRESS:PORT; beats `ARW_HTTP_LISTEN` and `[daemon] http_listen`. Beyond loopback it needs `ARW_ADMIN_TOKEN` or `admin_token_file`' -r
@@ -152,7 +184,7 @@ complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcomma
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the daemon and every runtime it supervises'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Stop the daemon and start a fresh one'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Re-read the runtime manifest; a bad file keeps the running registry'
-complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'
+complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log: the same as `arw runtime logs ID`)'
 complete -c arw -n "__fish_arw_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c arw -n "__fish_arw_using_subcommand chat" -l runtime -d 'The runtime to talk to (see `arw runtime status`)' -r
 complete -c arw -n "__fish_arw_using_subcommand chat" -l system -d 'An optional system message' -r
@@ -193,9 +225,13 @@ complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "smoke" -d 'Prove daemon → supervisor → runtime → chat → matrix on this machine'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "weights" -d 'Fetch, list, verify or locate GGUF weights in the Hugging Face cache'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "stub-llama" -d 'Serve a stub llama-server endpoint (used by smoke runs and tests)'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "start" -d 'Start a runtime and wait until it is ready (or fails)'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "stop" -d 'Stop a runtime: its whole process group, and it stays offline'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "logs" -d 'Print the end of a runtime\'s log; `--follow` keeps printing'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from runtime" -f -a "reload" -d 'Re-read the runtime manifest; restart only runtimes whose entry changed'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "serve" -d 'Run the daemon in the foreground'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "status" -d 'Is the daemon running, and which build is it?'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "stop" -d 'Stop the daemon and every runtime it supervises'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "restart" -d 'Stop the daemon and start a fresh one'
 complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "reload" -d 'Re-read the runtime manifest; a bad file keeps the running registry'
-complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log)'
+complete -c arw -n "__fish_arw_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "logs" -d 'Print the end of the daemon log (or of one runtime\'s log: the same as `arw runtime logs ID`)'

@@ -40,6 +40,10 @@ impl Cli {
             Command::Chat(a) => a.json,
             Command::Events(a) => a.json,
             Command::Daemon(DaemonCommand::Status { json } | DaemonCommand::Reload { json }) => *json,
+            Command::Runtime(RuntimeCommand::Start(a)) => a.json,
+            Command::Runtime(RuntimeCommand::Stop(a)) => a.json,
+            Command::Runtime(RuntimeCommand::Logs(a)) => a.json,
+            Command::Runtime(RuntimeCommand::Reload(a)) => a.json,
             _ => false,
         }
     }
@@ -110,6 +114,79 @@ pub enum RuntimeCommand {
     /// Serve a stub llama-server endpoint (used by smoke runs and tests).
     #[command(hide = true)]
     StubLlama(crate::stub::StubArgs),
+    /// Start a runtime and wait until it is ready (or fails).
+    ///
+    /// Starting a runtime that is offline (never started, or stopped) is no
+    /// restart: the budget is not spent. One in `error` with its budget
+    /// spent is refused (exit 4); `arw runtime restore --id ID --force`
+    /// overrides.
+    Start(StartArgs),
+    /// Stop a runtime: its whole process group, and it stays offline.
+    ///
+    /// SIGTERM to the group, SIGKILL after 5 s. The restart budget is not
+    /// touched, and nothing restarts it — `auto_start` included — until
+    /// `arw runtime start ID` (or `restore`).
+    Stop(StopArgs),
+    /// Print the end of a runtime's log; `--follow` keeps printing.
+    ///
+    /// Following goes on across restarts (each run starts with an
+    /// `=== arw: starting … ===` header) and log rotations, until Ctrl-C.
+    Logs(LogsArgs),
+    /// Re-read the runtime manifest; restart only runtimes whose entry changed.
+    ///
+    /// Waits until the restarted runtimes are ready again (exit 1 if one is
+    /// not). With ID, only that runtime's entry is applied (added, changed
+    /// or removed); other changes stay pending. A broken manifest keeps the
+    /// running registry and exits 1 naming file, line and key.
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The runtime to start (see `arw runtime status`).
+    pub id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the runtime to become ready.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The runtime to stop (see `arw runtime status`).
+    pub id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The runtime whose log to show (see `arw runtime status`).
+    pub id: String,
+    /// Keep printing new lines, across restarts and rotations, until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the last lines to print first.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub lines: usize,
+    /// `{"id","path","exists","lines"}`; with `--follow`, one `{"id","line"}` per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Apply only this runtime's entry; default: the whole manifest.
+    pub id: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the restarted runtimes to be ready again.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -256,7 +333,8 @@ pub enum DaemonCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print the end of the daemon log (or of one runtime's log).
+    /// Print the end of the daemon log (or of one runtime's log: the same
+    /// as `arw runtime logs ID`).
     Logs {
         /// How many lines.
         #[arg(short = 'n', long, default_value_t = 50)]

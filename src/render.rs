@@ -175,7 +175,11 @@ pub fn status_text(report: &StatusReport, color: bool) -> String {
 }
 
 pub fn restore_text(report: &RestoreReport) -> String {
-    let b = &report.restart_budget;
+    format!("{}\nrestart budget: {}\n", crate::text::message(&report.message), budget_line(&report.restart_budget))
+}
+
+/// `3 of 3 left (0 automatic, 1 manual in the last 600s); window resets in 9m`.
+pub fn budget_line(b: &crate::protocol::status::BudgetView) -> String {
     let reset = b
         .reset_at
         .as_deref()
@@ -183,12 +187,7 @@ pub fn restore_text(report: &RestoreReport) -> String {
         .map(|at| format!("; window resets {}", crate::time::relative(at, SystemTime::now())))
         .unwrap_or_default();
     format!(
-        "{}\nrestart budget: {} of {} left ({} automatic, {} manual in the last {}s){reset}\n",
-        crate::text::message(&report.message),
-        b.remaining,
-        b.max_restarts,
-        b.automatic,
-        b.manual,
-        b.window_secs
+        "{} of {} left ({} automatic, {} manual in the last {}s){reset}",
+        b.remaining, b.max_restarts, b.automatic, b.manual, b.window_secs
     )
 }

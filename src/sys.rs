@@ -168,3 +168,19 @@ pub fn wait_pid_exit(pid: u32, deadline: std::time::Duration) -> io::Result<bool
         }
     }
 }
+
+/// Whether any process of group `pgid` is alive (zombies excluded), read
+/// from `/proc`. Without `/proc` it falls back to `kill(-pgid, 0)`.
+pub fn group_has_live_member(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        // SAFETY: signal 0 to a group only checks.
+        return unsafe { libc::killpg(pgid as libc::pid_t, 0) } == 0;
+    };
+    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).any(|pid| {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        // After the command name (which may hold spaces and parentheses):
+        // state, ppid, pgrp.
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) && fields.first().is_some_and(|s| *s != "Z")
+    })
+}

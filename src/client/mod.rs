@@ -347,6 +347,10 @@ fn patience(request: &Request) -> Option<Duration> {
         }
         // Progress arrives at least every few seconds while anything moves.
         Request::Weights(_) => Some(Duration::from_secs(600)),
+        Request::Start(r) => Some(Duration::from_millis(r.wait_ms) + MARGIN),
+        Request::RuntimeReload(r) => Some(Duration::from_millis(r.wait_ms) + MARGIN),
+        // The SIGTERM grace, the SIGKILL after it and the group's last members.
+        Request::Stop(_) => Some(Duration::from_secs(20) + quick_wait),
         // Status, daemon status/reload/stop (and the first frame of a watch).
         _ => Some(quick_wait),
     }

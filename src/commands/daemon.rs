@@ -189,13 +189,8 @@ pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
-    let path = match &runtime {
-        Some(id) => crate::supervisor::checked_log_path(&ctx.paths.runtime_logs_dir(), id).map_err(|message| {
-            ArwError::Remote { kind: crate::protocol::ErrorKind::BadRequest, message, hint: None }
-        })?,
-        None => ctx.paths.daemon_log(),
-    };
+pub fn logs(ctx: &Ctx, lines: usize) -> Result<Exit> {
+    let path = ctx.paths.daemon_log();
     // From the end of the file: a 200 MB log costs what its last lines cost.
     let tail = match crate::supervisor::logfile::tail(&path, lines) {
         Ok(tail) => tail,
@@ -203,17 +198,14 @@ pub fn logs(ctx: &Ctx, lines: usize, runtime: Option<String>) -> Result<Exit> {
             return Err(ArwError::Remote {
                 kind: crate::protocol::ErrorKind::BadRequest,
                 message: format!("no log at `{}`", path.display()),
-                hint: Some(match runtime {
-                    Some(_) => "the runtime has not been started yet; see `arw runtime status`".into(),
-                    None => "the daemon has not run with this ARW_HOME yet".into(),
-                }),
+                hint: Some("the daemon has not run with this ARW_HOME yet".into()),
             }
             .into())
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     };
-    // On a terminal a runtime's escape sequences are shown, not obeyed; a
-    // pipe gets the bytes as logged (like `tail`).
+    // On a terminal escape sequences are shown, not obeyed; a pipe gets
+    // the bytes as logged (like `tail`).
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     for line in &tail {
         if tty {

@@ -4,6 +4,8 @@ mod chat;
 mod daemon;
 mod docs;
 mod events;
+mod lifecycle;
+mod logs;
 mod restore;
 mod smoke;
 mod status;
@@ -41,9 +43,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Daemon(DaemonCommand::Stop) => daemon::stop(&ctx),
         Command::Daemon(DaemonCommand::Restart) => daemon::restart(&ctx),
         Command::Daemon(DaemonCommand::Reload { json }) => daemon::reload(&ctx, json),
-        Command::Daemon(DaemonCommand::Logs { lines, runtime }) => daemon::logs(&ctx, lines, runtime),
+        Command::Daemon(DaemonCommand::Logs { lines, runtime: Some(id) }) => {
+            logs::run(&ctx, crate::cli::LogsArgs { id, follow: false, lines, json: false })
+        }
+        Command::Daemon(DaemonCommand::Logs { lines, runtime: None }) => daemon::logs(&ctx, lines),
         Command::Completions { shell, dir } => docs::completions(shell, dir),
         Command::Man { dir } => docs::man(dir),
+        Command::Runtime(RuntimeCommand::Start(args)) => lifecycle::start(&ctx, args),
+        Command::Runtime(RuntimeCommand::Stop(args)) => lifecycle::stop(&ctx, args),
+        Command::Runtime(RuntimeCommand::Logs(args)) => logs::run(&ctx, args),
+        Command::Runtime(RuntimeCommand::Reload(args)) => lifecycle::reload(&ctx, args),
     }
 }
 

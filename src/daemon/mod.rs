@@ -71,6 +71,8 @@ pub struct Ctx {
     /// Weights downloads the daemon runs for clients (SPEC §6).
     pub weights: crate::weights::jobs::Jobs,
     loaded: Mutex<Loaded>,
+    /// The manifest's mtime as last read, by a reload or the file watcher.
+    config_seen: Mutex<Option<SystemTime>>,
 }
 
 /// What the daemon took from the manifest it runs.
@@ -266,6 +268,7 @@ fn start_services(
         shutdown: watch::channel(false).0,
         weights: Default::default(),
         loaded: Mutex::new(loaded),
+        config_seen: Mutex::new(None),
     });
     // Subscribed before anything publishes: no exit goes uncounted.
     let exits = ctx.bus.subscribe(None, metrics::events_filter());
@@ -341,13 +344,13 @@ async fn watch_config(ctx: Arc<Ctx>) {
         return;
     };
     let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut last = mtime(&path);
+    *ctx.config_seen.lock().unwrap_or_else(|p| p.into_inner()) = mtime(&path);
     let mut tick = tokio::time::interval(CONFIG_POLL);
     loop {
         tick.tick().await;
         let now = mtime(&path);
-        if now != last {
-            last = now;
+        let seen = *ctx.config_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if now != seen {
             match reload(&ctx).await {
                 Ok(r) => {
                     dlog!("config changed; reloaded {} (+{:?} -{:?} ~{:?})", r.origin, r.added, r.removed, r.changed)
@@ -363,6 +366,22 @@ async fn watch_config(ctx: Arc<Ctx>) {
 /// Loads the manifest again and hands it to the supervisor. A broken file
 /// keeps the running registry, and the matrix says so until it is fixed.
 pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry::RegistryError> {
+    reload_only(ctx, None).await.map(Result::unwrap_or_default)
+}
+
+/// [`reload`], applying only `only`'s entry when given (`arw runtime
+/// reload ID`); `Ok(Err(_))` when the supervisor refuses (an unknown id).
+pub async fn reload_only(
+    ctx: &Ctx,
+    only: Option<&str>,
+) -> Result<Result<crate::protocol::ReloadReport, crate::protocol::ErrorBody>, registry::RegistryError> {
+    let seen = || ctx.config_seen.lock().unwrap_or_else(|p| p.into_inner());
+    let before = *seen();
+    if let Some(path) = &ctx.config_path {
+        // This read has seen this version of the file: the file watcher
+        // must not apply it again (and with it what `only` left out).
+        *seen() = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    }
     let loaded = match &ctx.config_path {
         Some(p) => registry::load_file(p),
         None => Ok(registry::embedded_default()),
@@ -397,12 +416,18 @@ pub async fn reload(ctx: &Ctx) -> Result<crate::protocol::ReloadReport, registry
         loaded.problem = None;
     }
     let origin = registry.origin.clone();
-    let report = ctx.supervisor.reload(registry).await.unwrap_or(crate::protocol::ReloadReport {
-        origin,
-        added: vec![],
-        removed: vec![],
-        changed: vec![],
-    });
+    let report = match only {
+        Some(id) => ctx.supervisor.reload_one(registry, id).await,
+        None => Ok(ctx
+            .supervisor
+            .reload(registry)
+            .await
+            .unwrap_or(crate::protocol::ReloadReport { origin, ..Default::default() })),
+    };
+    if report.is_err() {
+        // Nothing was applied: the watcher still owes this version.
+        *seen() = before;
+    }
     let _ = ctx.feed.recompute(ctx).await;
     Ok(report)
 }

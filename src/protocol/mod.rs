@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 pub mod events;
 pub mod frame;
+pub mod lifecycle;
 pub mod matrix;
 pub mod smoke;
 pub mod status;
@@ -34,7 +35,7 @@ pub use weights::*;
 pub const NOTIFY_ENV: &str = "ARW_DAEMON_NOTIFY";
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Identifies the exact build; two binaries from the same sources agree.
 pub const BUILD_ID: &str = env!("ARW_BUILD_ID");
@@ -131,6 +132,15 @@ pub enum Request {
     /// after `after`, then, with `follow`, live ones until the client
     /// hangs up; without `follow` the replay ends with [`Response::Done`].
     Events(EventsRequest),
+    /// Start one runtime (SPEC §10) and wait for ready or a failure.
+    Start(lifecycle::StartRequest),
+    /// Stop one runtime's whole process group; it stays offline.
+    Stop(lifecycle::StopRequest),
+    /// The tail of one runtime's log; with `follow`, a stream of
+    /// [`Event::LogLines`] until the client hangs up.
+    Logs(lifecycle::LogsRequest),
+    /// `arw runtime reload [ID]`: re-read the manifest, restart what changed.
+    RuntimeReload(lifecycle::RuntimeReloadRequest),
 }
 
 /// Payload of [`Request::Events`].
@@ -243,6 +253,9 @@ pub enum Response {
     Done,
     /// What `runtime weights` found, fetched or verified.
     Weights(WeightsReport),
+    Started(lifecycle::StartReport),
+    Stopped(lifecycle::StopReport),
+    Logs(lifecycle::LogsReport),
 }
 
 /// Pushed events, tagged `{"type": ..., "data": ...}`.
@@ -268,6 +281,9 @@ pub enum Event {
     /// is still there.
     #[serde(rename = "tick")]
     Tick,
+    /// New lines of a followed runtime log, in order.
+    #[serde(rename = "log.lines")]
+    LogLines(Vec<String>),
 }
 
 impl ChatReply {
@@ -310,12 +326,24 @@ pub struct DaemonInfo {
 }
 
 /// Result of a reload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReloadReport {
     pub origin: String,
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
+    /// Changed runtimes that were running and are being restarted with
+    /// their new spec.
+    #[serde(default)]
+    pub restarted: Vec<String>,
+    /// With `reload ID`: other runtimes whose manifest entry differs from
+    /// what runs, left as they are.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// How each restarted runtime came back (`arw runtime reload` waits;
+    /// `arw daemon reload` and the file watcher do not).
+    #[serde(default)]
+    pub restarts: Vec<lifecycle::ReloadRestart>,
 }
 
 /// What went wrong with a request.

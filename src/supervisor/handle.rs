@@ -3,7 +3,7 @@
 
 use super::health::Probe;
 use crate::knobs::Knobs;
-use crate::protocol::status::{BudgetView, State, SupervisorView};
+use crate::protocol::status::{BudgetView, ExitRecord, State, SupervisorView};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
 use crate::registry::{Registry, RuntimeSpec};
 use std::path::PathBuf;
@@ -67,6 +67,47 @@ pub enum Msg {
         id: String,
         generation: u64,
     },
+    /// An operator start (`arw runtime start`): not a restart.
+    Start {
+        id: String,
+        knobs: Knobs,
+        reply: oneshot::Sender<Result<StartTicket, ErrorBody>>,
+    },
+    /// An operator stop: the whole group goes, the runtime stays offline.
+    Stop {
+        id: String,
+        reply: oneshot::Sender<Result<StopTicket, ErrorBody>>,
+    },
+    /// `arw runtime reload ID`: apply only `only`'s entry of `registry`.
+    ReloadOne {
+        registry: Registry,
+        only: String,
+        reply: oneshot::Sender<Result<ReloadReport, ErrorBody>>,
+    },
+}
+
+/// What the supervisor decided about a start request.
+#[derive(Debug, Clone)]
+pub struct StartTicket {
+    /// The generation to wait for.
+    pub generation: u64,
+    /// Running or on its way up already: nothing new was started.
+    pub already_running: bool,
+    pub state: State,
+    pub pid: Option<u32>,
+    pub budget: BudgetView,
+}
+
+/// What the supervisor did about a stop request.
+#[derive(Debug)]
+pub struct StopTicket {
+    /// The state before the stop.
+    pub was: State,
+    /// The process being stopped and the exit it will record.
+    pub stopping: Option<(u32, oneshot::Receiver<ExitRecord>)>,
+    pub auto_start: bool,
+    pub budget: BudgetView,
+    pub reason: Option<String>,
 }
 
 /// What the supervisor decided about a restore request.
@@ -118,6 +159,21 @@ impl Handle {
         if self.tx.send(Msg::Shutdown { reply }).is_ok() {
             let _ = rx.await;
         }
+    }
+    pub async fn start(&self, id: &str, knobs: Knobs) -> Result<StartTicket, ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Start { id: id.to_string(), knobs, reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+    pub async fn stop(&self, id: &str) -> Result<StopTicket, ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Stop { id: id.to_string(), reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+    pub async fn reload_one(&self, registry: Registry, only: &str) -> Result<ReloadReport, ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::ReloadOne { registry, only: only.to_string(), reply }).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
     /// Changes to the published view.
     pub fn subscribe(&self) -> watch::Receiver<Arc<SupervisorView>> {

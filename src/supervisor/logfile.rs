@@ -108,6 +108,11 @@ pub fn tail(path: &Path, lines: usize) -> io::Result<Vec<String>> {
 fn tail_once(path: &Path, lines: usize) -> io::Result<Vec<String>> {
     let mut file = fsx::open_read(path)?;
     let len = file.metadata()?.len();
+    tail_of(&mut file, len, lines)
+}
+
+/// The last `lines` lines of `file`'s first `len` bytes.
+pub fn tail_of(file: &mut File, len: u64, lines: usize) -> io::Result<Vec<String>> {
     let floor = len.saturating_sub(TAIL_MAX_BYTES);
     let mut start = len;
     let mut buf: Vec<u8> = Vec::new();

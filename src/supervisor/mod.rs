@@ -13,13 +13,15 @@ pub mod env;
 mod guard;
 mod handle;
 pub mod health;
+mod lifecycle;
 pub mod logfile;
 pub mod process;
 mod reason;
 mod runtime;
 mod watcher;
 
-pub use handle::{Handle, Msg, RestoreTicket};
+pub use handle::{Handle, Msg, RestoreTicket, StartTicket, StopTicket};
+pub use reason::OPERATOR_STOPPED;
 
 use crate::knobs::Knobs;
 use crate::protocol::status::{ExitCause, State, SupervisorView};
@@ -218,6 +220,18 @@ impl Supervisor {
                 }
                 false
             }
+            Msg::Start { id, knobs, reply } => {
+                let _ = reply.send(self.operator_start(&id, knobs));
+                true
+            }
+            Msg::Stop { id, reply } => {
+                let _ = reply.send(self.operator_stop(&id));
+                true
+            }
+            Msg::ReloadOne { registry, only, reply } => {
+                let _ = reply.send(self.reload_one(registry, &only));
+                true
+            }
         }
     }
 
@@ -379,6 +393,14 @@ impl Supervisor {
             Err(e) => process::spawn_failure(format!("lost track of the process: {e}")),
         };
         let planned = run.planned;
+        let mut record = record;
+        // `classify` knows arw stopped it, not who asked.
+        if rt.held && planned == Some(ExitCause::Stopped) {
+            record.detail = record.detail.replacen("stopped by arw", "stopped by the operator", 1);
+        }
+        for waiter in rt.on_stopped.drain(..) {
+            let _ = waiter.send(record.clone());
+        }
         rt.last_exit = Some(record.clone());
         // Nothing listens there any more, whatever happens next.
         rt.endpoint = None;
@@ -391,6 +413,12 @@ impl Supervisor {
         }
         if let Some(knobs) = rt.start_after_exit.take() {
             self.start(id, knobs);
+            return true;
+        }
+        if rt.held {
+            // Whatever else was under way (a health kill), an operator stop wins.
+            rt.state = State::Offline;
+            rt.reason = Some(Reason::OperatorStopped);
             return true;
         }
         if planned == Some(ExitCause::Stopped) || shutting_down {
@@ -502,12 +530,7 @@ impl Supervisor {
     fn restore(&mut self, req: RestoreRequest, knobs: Knobs) -> Result<RestoreTicket, ErrorBody> {
         let known: Vec<String> = self.runtimes.iter().filter(|r| !r.retired).map(|r| r.spec.id.clone()).collect();
         let Some(rt) = self.runtimes.iter_mut().find(|r| r.spec.id == req.id && !r.retired) else {
-            return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id))
-                .with_hint(if known.is_empty() {
-                    "no runtimes are registered; add one to runtimes.toml".to_string()
-                } else {
-                    format!("known ids: {}", known.join(", "))
-                }));
+            return Err(lifecycle::unknown_runtime(&req.id, &known));
         };
         let now = SystemTime::now();
         if !req.dry_run {
@@ -519,22 +542,8 @@ impl Supervisor {
         // The very first start of a runtime is not a restart.
         let counts = rt.ever_started;
         if counts && rt.budget.exhausted(now) && !req.force {
-            let view = rt.budget.view(now);
-            let when = rt
-                .budget
-                .reset_at(now)
-                .map(|at| {
-                    format!("; the window resets at {} ({})", crate::time::rfc3339(at), crate::time::relative(at, now))
-                })
-                .unwrap_or_default();
-            return Err(ErrorBody::new(
-                ErrorKind::BudgetExhausted,
-                format!(
-                    "restart budget for `{}` is exhausted ({} of {} used in the last {}s){when}",
-                    rt.spec.id, view.used, view.max_restarts, view.window_secs
-                ),
-            )
-            .with_hint("wait for the window to reset, or pass `--force` to restore anyway"));
+            return Err(lifecycle::exhausted(rt, now)
+                .with_hint("wait for the window to reset, or pass `--force` to restore anyway"));
         }
         if req.dry_run {
             return Ok(RestoreTicket { generation: rt.generation, budget: rt.budget.view(now), state: rt.state });
@@ -544,6 +553,8 @@ impl Supervisor {
             rt.totals.manual += 1;
         }
         rt.restart_scheduled = None;
+        // A restore is an operator start too: it lifts a stop's hold.
+        rt.held = false;
         let generation = rt.generation + 1;
         rt.restoring = Some(generation);
         let budget = rt.budget.view(now);
@@ -561,8 +572,7 @@ impl Supervisor {
     }
 
     fn reload(&mut self, registry: Registry) -> ReloadReport {
-        let mut report =
-            ReloadReport { origin: registry.origin.clone(), added: vec![], removed: vec![], changed: vec![] };
+        let mut report = ReloadReport { origin: registry.origin.clone(), ..ReloadReport::default() };
         self.origin = registry.origin;
         let new_ids: Vec<String> = registry.runtimes.iter().map(|s| s.id.clone()).collect();
         let gone: Vec<String> = self
@@ -593,7 +603,8 @@ impl Supervisor {
                     rt.retired = false;
                     rt.budget.set_policy(spec.restart.clone());
                     rt.spec = spec;
-                    if rt.running.is_some() {
+                    if rt.running.is_some() && !rt.held {
+                        report.restarted.push(id.clone());
                         rt.start_after_exit = Some(rt.knobs.clone());
                         self.stop(&id, ExitCause::Stopped);
                     }

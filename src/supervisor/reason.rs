@@ -4,6 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The reason of a runtime held offline by `arw runtime stop`.
+pub const OPERATOR_STOPPED: &str = "stopped by the operator; it stays offline until `arw runtime start`";
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
     /// `auto_start = false` and nobody restored it yet.
@@ -13,6 +16,8 @@ pub enum Reason {
     /// A restore is stopping the current process to start a new one.
     Restoring,
     Stopped,
+    /// `arw runtime stop`: held offline until an operator starts it.
+    OperatorStopped,
     /// Crashed with the automatic budget spent: waits for the window.
     BudgetExhausted,
     /// Crashed and `max_restarts = 0`.
@@ -46,6 +51,7 @@ impl fmt::Display for Reason {
             Reason::LoadingModel => f.write_str("loading model"),
             Reason::Restoring => f.write_str("restoring: stopping the current process"),
             Reason::Stopped => f.write_str("stopped"),
+            Reason::OperatorStopped => f.write_str(OPERATOR_STOPPED),
             Reason::BudgetExhausted => f.write_str("restart budget exhausted"),
             Reason::RestartsOff { exit } => write!(f, "{exit}; automatic restarts are off (max_restarts = 0)"),
             Reason::RestartScheduled { exit, used, max, delay } => {

@@ -52,6 +52,10 @@ pub(super) struct Runtime {
     pub(super) log_path: Option<PathBuf>,
     /// Told when a retired runtime is finally gone.
     pub(super) on_removed: Vec<oneshot::Sender<()>>,
+    /// Stopped by an operator: nothing restarts it until one starts it.
+    pub(super) held: bool,
+    /// Operator stops waiting for the current process's exit.
+    pub(super) on_stopped: Vec<oneshot::Sender<ExitRecord>>,
 }
 
 impl Runtime {
@@ -75,6 +79,8 @@ impl Runtime {
             ephemeral: false,
             log_path: None,
             on_removed: Vec::new(),
+            held: false,
+            on_stopped: Vec::new(),
         }
     }
 

@@ -7,6 +7,9 @@
 pub mod admin;
 pub mod chat;
 pub mod events;
+pub mod lifecycle;
+pub mod logs;
+pub mod ready;
 pub mod restore;
 pub mod smoke;
 pub mod status;

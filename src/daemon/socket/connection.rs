@@ -169,6 +169,12 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
             dispatch::events(&ctx, id, req, &mut rx, &mut tx).await;
             return;
         }
+        if let Request::Logs(req) = &frame.request {
+            if req.follow {
+                dispatch::logs(&ctx, id, req, &mut rx, &mut tx).await;
+                return;
+            }
+        }
         ctx.in_flight.fetch_add(1, Ordering::SeqCst);
         let result = dispatch::dispatch(&ctx, frame, &mut rx, &mut tx).await;
         ctx.in_flight.fetch_sub(1, Ordering::SeqCst);

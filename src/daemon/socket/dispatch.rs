@@ -43,6 +43,10 @@ where
             stream_while(id, tx, rx, Event::WeightsProgress, work).await.map(Response::Weights)
         }
         Request::Watch | Request::Events(_) => unreachable!("streams are handled by the connection"),
+        Request::Start(req) => service::lifecycle::start(ctx, req, knobs).await.map(Response::Started),
+        Request::Stop(req) => service::lifecycle::stop(ctx, req).await.map(Response::Stopped),
+        Request::RuntimeReload(req) => service::lifecycle::reload(ctx, req).await.map(Response::Reloaded),
+        Request::Logs(req) => service::logs::tail(ctx, &req).await.map(|(report, _)| Response::Logs(report)),
     }
 }
 
@@ -210,3 +214,47 @@ where
 
 /// How often a quiet `--follow` stream says it is alive.
 const TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `arw runtime logs ID --follow`: the tail, then new lines as they are
+/// written (across restarts and rotations) until the client hangs up.
+pub async fn logs<R, W>(ctx: &Ctx, id: u64, req: &crate::protocol::lifecycle::LogsRequest, rx: &mut R, tx: &mut W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (report, mut follower) = match service::logs::tail(ctx, req).await {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = reply(tx, id, Err(e)).await;
+            return;
+        }
+    };
+    // Sent even when empty: the client knows the id was accepted.
+    if send_event(tx, id, Event::LogLines(report.lines)).await.is_err() {
+        return;
+    }
+    let mut probe = [0u8; 1];
+    let mut quiet = std::time::Duration::ZERO;
+    loop {
+        let (lines, more) = follower.poll();
+        if !lines.is_empty() {
+            if send_event(tx, id, Event::LogLines(lines)).await.is_err() {
+                return;
+            }
+            quiet = std::time::Duration::ZERO;
+        } else if quiet >= TICK {
+            if send_event(tx, id, Event::Tick).await.is_err() {
+                return;
+            }
+            quiet = std::time::Duration::ZERO;
+        }
+        let pause = if more { std::time::Duration::ZERO } else { LOG_POLL };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => quiet += pause,
+            _ = rx.read(&mut probe) => return,
+        }
+    }
+}
+
+/// How often a followed log is looked at: a stat, and a read when it grew.
+const LOG_POLL: std::time::Duration = std::time::Duration::from_millis(100);
