@@ -95,7 +95,7 @@ pub const DAEMON_SECRETS: &[&str] = &["ARW_ADMIN_TOKEN"];
 
 fn wanted(name: &str, env_refs: &[String], with_tokens: bool) -> bool {
     if DAEMON_SECRETS.contains(&name) {
-        return env_refs.iter().any(|r| r == name);
+        return false;
     }
     if TOKENS.contains(&name) {
         return with_tokens || env_refs.iter().any(|r| r == name);

@@ -1,12 +1,11 @@
-//! The matrix feed under concurrent readers: a stale document is computed
-//! once for everyone waiting, not once per reader.
+//! The matrix feed under readers: polling the node is not news.
 
 use crate::common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 /// The feed serves a document this long before a reader recomputes it
 /// (`FRESH_FOR` in src/daemon/feed.rs).
@@ -42,51 +41,42 @@ fn next_update(rx: &mpsc::Receiver<Value>) -> Value {
     rx.recv_timeout(Duration::from_secs(10)).expect("a runtime.updated event within 10 s")
 }
 
-/// Sends the request on every connection before reading any answer, so the
-/// daemon has them all at once.
-fn burst(host: &str, n: usize) {
-    let mut socks: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(host).expect("connect")).collect();
-    for s in &mut socks {
-        write!(s, "GET /state/runtime_matrix HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-    }
-    for s in &mut socks {
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    }
-}
-
-/// Sixteen readers arriving together on a stale matrix get one recompute:
-/// one `runtime.updated` on the bus, not sixteen copies of the same document
-/// (each copy was a supervisor snapshot, two serialisations, a ring slot and
-/// a frame to every `/events` reader).
+/// Polling is not news: reads of an unchanged node, over HTTP or the
+/// socket, publish no `runtime.updated` (a poller must not flood the bus or
+/// push real events out of its ring) and keep the ETag, so a poller gets
+/// 304s; a change publishes at once and changes the tag.
 #[test]
-fn readers_of_a_stale_matrix_share_one_recompute() {
-    let arw =
-        Arw::with_config(&stub_runtime("idle", &[], "auto_start = false")).env("ARW_MATRIX_REPUBLISH_SECS", "3600");
-    let host = host_of(&arw.http_url());
+fn polls_publish_nothing_and_keep_their_etag() {
+    let arw = Arw::with_config(&stub_runtime("idle", &[], "")).env("ARW_MATRIX_REPUBLISH_SECS", "3600");
+    let base = arw.http_url();
+    let host = host_of(&base);
+    // Settled first: the auto-started runtime's own changes are news.
+    arw.wait_for(Duration::from_secs(20), "the runtime ready", |s| state(s, "idle") == "ready");
     let rx = updates(&host);
     // A new reader first gets the newest document.
     next_update(&rx);
-    std::thread::sleep(FRESH_FOR + Duration::from_millis(200)); // let the document go stale
-    let burst_at = Instant::now();
-    burst(&host, 16);
-    let burst_took = burst_at.elapsed();
-    assert!(burst_took < FRESH_FOR, "the burst took {burst_took:?}, longer than the freshness window");
-    // A lone request once the burst's document is stale marks the end:
-    // what the burst published arrives before the lone request's update,
-    // which is stamped more than FRESH_FOR after the burst.
-    std::thread::sleep(FRESH_FOR + Duration::from_millis(200)); // let the document go stale
-    let marker_sent = SystemTime::now();
-    burst(&host, 1);
-    let mut from_burst = 0;
-    loop {
-        let update = next_update(&rx);
-        let time = humantime::parse_rfc3339(update["time"].as_str().expect("time")).expect("RFC 3339 time");
-        if time + Duration::from_millis(500) > marker_sent {
-            break;
+    let first = http::get(&base, "/state/runtime_matrix");
+    let etag = first.header("etag").expect("etag").to_string();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let sup_etag = http::get(&base, "/state/supervisor").header("etag").expect("etag").to_string();
+    for round in 0..3 {
+        // Past the freshness window, so socket readers recompute.
+        std::thread::sleep(FRESH_FOR + Duration::from_millis(100));
+        arw.status();
+        for _ in 0..10 {
+            let r = http::request(&base, "GET", "/state/runtime_matrix", &[("If-None-Match", &etag)]);
+            assert_eq!(r.status, 304, "round {round}: an unchanged node changed its tag to {:?}", r.header("etag"));
         }
-        from_burst += 1;
     }
-    assert_eq!(from_burst, 1, "16 concurrent readers of a stale matrix published {from_burst} runtime.updated events");
+    if let Ok(update) = rx.recv_timeout(Duration::from_millis(300)) {
+        panic!("reads of an unchanged node published an update: {update:#}");
+    }
+    arw.ok(&["runtime", "restore", "--id", "idle"]);
+    let update = next_update(&rx);
+    assert!(update["data"]["supervisor"]["runtimes"][0]["state"].is_string());
+    // A new pid and generation: the supervisor document changed (the
+    // matrix's counts did not, and may keep its tag).
+    let after = http::request(&base, "GET", "/state/supervisor", &[("If-None-Match", &sup_etag)]);
+    assert_eq!(after.status, 200, "a change keeps the old tag");
+    assert_ne!(after.header("etag"), Some(sup_etag.as_str()));
 }

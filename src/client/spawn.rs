@@ -37,9 +37,12 @@ pub fn spawn_daemon(paths: &Paths) -> Result<u32> {
 fn settings_are_broken() -> bool {
     let idle = std::env::var("ARW_IDLE_TIMEOUT_SECS").is_ok_and(|v| v.trim().parse::<u64>().is_err());
     idle || match crate::registry::load(None, |k| std::env::var(k).ok()) {
-        Ok(registry) => {
-            crate::daemon::http::listen::resolve(None, |k| std::env::var(k).ok(), &registry.daemon).is_err()
-        }
+        Ok(registry) => match crate::daemon::http::listen::resolve(None, |k| std::env::var(k).ok(), &registry.daemon) {
+            // The address is the user's choice: one that is taken is theirs to fix too.
+            Ok(Some(listen)) => listen.addr.port() != 0 && std::net::TcpListener::bind(listen.addr).is_err(),
+            Ok(None) => false,
+            Err(_) => true,
+        },
         Err(_) => true,
     }
 }

@@ -108,8 +108,11 @@ pub fn stop(ctx: &Ctx) -> Result<Exit> {
 
 pub fn restart(ctx: &Ctx) -> Result<Exit> {
     // Check the manifest the new daemon will load before stopping a working one.
-    crate::registry::load(None, |k| std::env::var(k).ok())
+    let registry = crate::registry::load(None, |k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("not restarting: {e}; the running daemon keeps its registry"))?;
+    // And the listener it would open: a refusal must not cost the old one.
+    crate::daemon::http::listen::resolve(None, |k| std::env::var(k).ok(), &registry.daemon)
+        .map_err(|e| anyhow::anyhow!("not restarting: {e}; the running daemon keeps running"))?;
     // Restarts take turns: one arriving while another is between its stop
     // and its start would otherwise find no daemon and say so, though one is
     // on its way. Its own lock file: the spawn lock is taken inside connect.

@@ -121,7 +121,8 @@ impl Feed {
         Ok(Arc::new(compute(ctx, latest.supervisor.clone(), knobs)))
     }
 
-    /// The newest document published (`None` before the first).
+    /// The newest document published (`None` before the first): fresh at
+    /// every change and at least every republish interval.
     pub fn subscribe(&self) -> watch::Receiver<Option<Arc<StatusReport>>> {
         self.published.subscribe()
     }
@@ -147,7 +148,7 @@ impl Feed {
         if let Some(report) = self.fresh(ctx) {
             return Ok(report);
         }
-        self.compute_and_publish(ctx).await
+        self.compute_and_publish(ctx, false).await
     }
 
     fn fresh(&self, ctx: &Ctx) -> Option<Arc<StatusReport>> {
@@ -162,20 +163,31 @@ impl Feed {
     /// Computes from a fresh snapshot, stores and broadcasts the result.
     pub async fn recompute(&self, ctx: &Ctx) -> Result<Arc<StatusReport>, ErrorBody> {
         let _one = self.computing.lock().await;
-        self.compute_and_publish(ctx).await
+        self.compute_and_publish(ctx, true).await
     }
 
-    async fn compute_and_publish(&self, ctx: &Ctx) -> Result<Arc<StatusReport>, ErrorBody> {
+    /// A reader's recompute (`always` false) refreshes uptimes and the
+    /// timestamp but is news only when something changed: a poller must not
+    /// flood the bus with `runtime.updated`, nor push real events out of
+    /// its ring. Changes and the periodic republish always publish.
+    async fn compute_and_publish(&self, ctx: &Ctx, always: bool) -> Result<Arc<StatusReport>, ErrorBody> {
         // Read the versions before the snapshot: a change racing with us then
         // makes the next reader recompute rather than trust a stale document.
         let view = ctx.supervisor.subscribe().borrow().clone();
         let http_version = ctx.forward.version();
         let snapshot = ctx.supervisor.snapshot().await?;
         let report = Arc::new(compute(ctx, snapshot, &self.own));
-        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Latest { report: report.clone(), view, http_version, at: Instant::now() });
-        self.published.send_replace(Some(report.clone()));
-        ctx.bus.publish_report(report.clone());
+        let news = {
+            let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+            let news = always
+                || latest.as_ref().is_none_or(|l| !Arc::ptr_eq(&l.view, &view) || l.http_version != http_version);
+            *latest = Some(Latest { report: report.clone(), view, http_version, at: Instant::now() });
+            news
+        };
+        if news {
+            self.published.send_replace(Some(report.clone()));
+            ctx.bus.publish_report(report.clone());
+        }
         Ok(report)
     }
 }
@@ -192,9 +204,7 @@ fn compute(ctx: &Ctx, supervisor: SupervisorView, knobs: &MatrixKnobs) -> Status
     let ttl = knobs.ttl_secs.unwrap_or(settings.matrix_ttl_secs);
     let gpus = GpuInventory::effective(&ctx.gpus.latest(), knobs.simulate_gpu);
     let mut notes = Vec::new();
-    if let Some(problem) = ctx.config_problem() {
-        notes.push(problem);
-    }
+    notes.extend(ctx.config_problems());
     let matrix = crate::matrix::compute(crate::matrix::Inputs {
         node_id: &knobs.node_id,
         supervisor: &supervisor,

@@ -83,6 +83,10 @@ struct Loaded {
     env_refs: Vec<String>,
     /// Set while the manifest on disk is broken (the last good one runs).
     problem: Option<String>,
+    /// Set when the manifest changed what only a restart applies.
+    needs_restart: Option<String>,
+    /// The manifest's listener settings when the daemon started.
+    listener_at_start: (Option<String>, Option<PathBuf>),
 }
 
 impl Ctx {
@@ -98,9 +102,11 @@ impl Ctx {
         self.loaded().env_refs.clone()
     }
 
-    /// A matrix detail line when the manifest on disk is broken.
-    pub fn config_problem(&self) -> Option<String> {
-        self.loaded().problem.clone()
+    /// Matrix detail lines: the manifest on disk is broken, or asks for
+    /// what only a restart applies.
+    pub fn config_problems(&self) -> Vec<String> {
+        let loaded = self.loaded();
+        loaded.problem.iter().chain(loaded.needs_restart.iter()).cloned().collect()
     }
 
     fn loaded(&self) -> std::sync::MutexGuard<'_, Loaded> {
@@ -246,7 +252,14 @@ fn start_services(
     if let Some(secs) = idle_override {
         settings.idle_timeout_secs = secs;
     }
-    let loaded = Loaded { settings, origin: registry.origin.clone(), env_refs: env_refs_of(&registry), problem: None };
+    let loaded = Loaded {
+        listener_at_start: (settings.http_listen.clone(), settings.admin_token_file.clone()),
+        settings,
+        origin: registry.origin.clone(),
+        env_refs: env_refs_of(&registry),
+        problem: None,
+        needs_restart: None,
+    };
     let recorder = Arc::new(metrics::Recorder::new());
     let probes = recorder.clone();
     supervisor::health::on_probe(move |runtime, took, probe| probes.probe(runtime, took, probe.verdict()));
@@ -402,9 +415,16 @@ pub async fn reload_only(
     {
         let mut loaded = ctx.loaded();
         let idle = loaded.settings.idle_timeout_secs;
-        let listener = (&loaded.settings.http_listen, &loaded.settings.admin_token_file);
-        if listener != (&registry.daemon.http_listen, &registry.daemon.admin_token_file) {
-            // The socket is bound and the token read once, at start.
+        // The listener is bound and the token read once, at start: say so
+        // where the operator looks, or a token added here would seem to
+        // guard a listener that is still open.
+        let listener = (registry.daemon.http_listen.clone(), registry.daemon.admin_token_file.clone());
+        loaded.needs_restart = (listener != loaded.listener_at_start).then(|| {
+            "the manifest's [daemon] http_listen or admin_token_file changed; the listener keeps its old \
+             settings until `arw daemon restart`"
+                .to_string()
+        });
+        if loaded.needs_restart.is_some() {
             dlog!("[daemon] http_listen or admin_token_file changed; it takes effect at `arw daemon restart`");
         }
         loaded.settings = registry.daemon.clone();

@@ -39,6 +39,12 @@ pub(super) fn check_placeholders(arg: &str) -> Result<(), String> {
         if !first_ok || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!("invalid variable reference `${{{name}}}`"));
         }
+        if crate::knobs::DAEMON_SECRETS.contains(&name) {
+            return Err(format!(
+                "`${{{name}}}` is the daemon's own secret and is never given to a runtime; pass the runtime its \
+                 own credential instead"
+            ));
+        }
         rest = &after[name.len() + 1..];
     }
     Ok(())

@@ -271,6 +271,8 @@ fn helpers() {
     assert!(parse_endpoint("http://a b:80").is_err() && parse_endpoint("http://[::1]").is_err());
     assert!(check_placeholders("${A}-${_b1}{port}").is_ok());
     assert!(check_placeholders("${1}").is_err() && check_placeholders("${}").is_err());
+    let secret = check_placeholders("--key=${ARW_ADMIN_TOKEN}").unwrap_err();
+    assert!(secret.contains("never given to a runtime"), "{secret}");
     assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
     assert_eq!(syntax_key_path("[[r]]\n[[r]]\n[r.h]\nk = 1", 4), "r[1].h.k");
 }

@@ -186,6 +186,9 @@ impl Doc<'_> {
             let Value::String(val) = &v.value else {
                 return Err(self.type_error(v, &path, "a string", "quote the value"));
             };
+            if let Err(problem) = check_placeholders(val) {
+                return Err(self.err(&v.span, &path, problem, "write variables as ${NAME}"));
+            }
             env.insert(k.name.clone(), val.clone());
         }
         Ok(env)

@@ -19,11 +19,33 @@ struct Rendered {
 }
 
 impl Rendered {
-    fn of<T: serde::Serialize>(value: &T) -> Rendered {
-        let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
-        let digest = sha2::Sha256::digest(&body);
+    /// The tag is weak and leaves out `timestamps` (when the document was
+    /// computed, uptimes): two documents that differ only there mean the
+    /// same, so a poller gets its 304 while nothing happened.
+    fn of<T: serde::Serialize>(value: &T, timestamps: &[&str]) -> Rendered {
+        let mut tree = serde_json::to_value(value).unwrap_or_default();
+        let body = Bytes::from(serde_json::to_vec(&tree).unwrap_or_default());
+        blank(&mut tree, timestamps);
+        let digest = sha2::Sha256::digest(serde_json::to_vec(&tree).unwrap_or_default());
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        Rendered { body, etag: HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header") }
+        Rendered { body, etag: HeaderValue::from_str(&format!("W/\"{hex}\"")).expect("hex is a valid header") }
+    }
+}
+
+/// Sets every field named in `keys`, at any depth, to null.
+fn blank(v: &mut serde_json::Value, keys: &[&str]) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if keys.contains(&k.as_str()) {
+                    *child = serde_json::Value::Null;
+                } else {
+                    blank(child, keys);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| blank(i, keys)),
+        _ => {}
     }
 }
 
@@ -39,7 +61,8 @@ impl Cache {
                 return (m.clone(), s.clone());
             }
         }
-        let (m, s) = (Rendered::of(&report.matrix), Rendered::of(&report.supervisor));
+        let m = Rendered::of(&report.matrix, &["updated"]);
+        let s = Rendered::of(&report.supervisor, &["generated_at", "uptime_secs"]);
         *slot = Some((report.clone(), m.clone(), s.clone()));
         (m, s)
     }
@@ -63,9 +86,15 @@ pub async fn supervisor(State(http): State<Arc<Http>>, headers: HeaderMap) -> Re
 }
 
 async fn document(http: &Http, headers: &HeaderMap, matrix: bool) -> Response<Body> {
-    let report = match http.ctx.feed.current(&http.ctx).await {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.message),
+    // The newest published document: current at every change, recomputed
+    // at least every republish; a poller never causes a computation.
+    let published = http.ctx.feed.subscribe().borrow().clone();
+    let report = match published {
+        Some(r) => r,
+        None => match http.ctx.feed.current(&http.ctx).await {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.message),
+        },
     };
     let (m, s) = http.state.get(&report);
     let doc = if matrix { m } else { s };
@@ -85,7 +114,8 @@ async fn document(http: &Http, headers: &HeaderMap, matrix: bool) -> Response<Bo
 
 /// `If-None-Match: "a", W/"b"` or `*` (RFC 9110 §13.1.2: weak comparison).
 fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let want = etag.to_str().unwrap_or_default();
+    let ours = etag.to_str().unwrap_or_default();
+    let want = ours.strip_prefix("W/").unwrap_or(ours);
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
