@@ -340,3 +340,23 @@ fn arw_events_replays_and_follows() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a topic pattern"));
 }
+
+/// Outside-in finding (issue 12): `arw events` shows matrices for the
+/// command's own knobs, like `--watch`, and refuses bad ones.
+#[test]
+fn arw_events_follows_the_commands_matrix_knobs() {
+    let arw = Arw::new();
+    arw.status();
+    let out = arw
+        .cmd(&["events", "--json"])
+        .env("ARW_NODE_ID", "zzz")
+        .env("ARW_RUNTIME_MATRIX_TTL_SECS", "7")
+        .output()
+        .unwrap();
+    let last: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["topic"], "runtime.updated");
+    assert!(last["data"]["matrix"]["items"]["zzz"].is_object(), "{last:#}");
+    assert_eq!(last["data"]["matrix"]["ttl_seconds"], 7);
+    let bad = arw.cmd(&["events"]).env("ARW_RUNTIME_MATRIX_TTL_SECS", "0").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

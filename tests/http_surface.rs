@@ -290,3 +290,62 @@ fn garbage_over_http_loses_nothing() {
     assert_eq!(get(&base, "/healthz").status, 200);
     arw.status();
 }
+
+/// Outside-in findings (issue 12): a manifest cannot hand the daemon's
+/// token to a runtime; the scheme is case-insensitive; malformed, doubled
+/// or absolute-form hosts are refused on a token-less listener.
+#[test]
+fn the_token_stays_the_daemons_and_hosts_are_exact() {
+    let leak = "[[runtime]]\nid = \"leaky\"\nadapter = \"process\"\ncommand = \"/bin/sleep\"\nargs = [\"100\"]\nenv = { STOLEN = \"${ARW_ADMIN_TOKEN}\" }\n";
+    let arw = Arw::with_config(leak).env("ARW_ADMIN_TOKEN", TOKEN);
+    let out = arw.run(&["runtime", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("never given to a runtime") && !err.contains(TOKEN), "{err}");
+
+    let guarded = Arw::new().env("ARW_ADMIN_TOKEN", TOKEN);
+    let base = guarded.http_url();
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let auth = format!("{scheme} {TOKEN}");
+        assert_eq!(request(&base, "GET", "/state/supervisor", &[("Authorization", &auth)]).status, 200, "{scheme}");
+    }
+
+    let open = Arw::new();
+    let base = open.http_url();
+    let port = base.trim_end_matches('/').rsplit(':').next().unwrap().to_string();
+    for host in [format!("127.0.0.1:{port}@evil.com"), "127.0.0.1:evil".into(), format!("localhost:{port}, evil.com")] {
+        assert_eq!(request(&base, "GET", "/state/supervisor", &[("Host", &host)]).status, 421, "{host}");
+    }
+    let two = request(&base, "GET", "/state/supervisor", &[("Host", "127.0.0.1"), ("Host", "evil.com")]);
+    assert_eq!(two.status, 421);
+    let absolute = request(&base, "GET", "http://evil.com/state/supervisor", &[]);
+    assert_eq!(absolute.status, 421);
+}
+
+/// Outside-in findings (issue 12): `daemon restart` with listener settings
+/// the new daemon would refuse keeps the running one; a port in use is the
+/// user's to fix (exit 1); a reload that changes the listener says in the
+/// matrix that it needs a restart.
+#[test]
+fn listener_changes_never_cost_the_running_daemon() {
+    let arw = Arw::with_config("[daemon]\nhttp_listen = \"127.0.0.1:0\"\n");
+    arw.ok(&["runtime", "status"]);
+    let pid = arw.daemon_pid().unwrap();
+    let out = arw.cmd(&["daemon", "restart"]).env("ARW_HTTP_LISTEN", "0.0.0.0:0").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not restarting"), "{out:?}");
+    assert_eq!(arw.daemon_pid(), Some(pid), "the running daemon was stopped");
+    assert!(crate::common::is_daemon_of(pid, &arw.home));
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let other = Arw::new().env("ARW_HTTP_LISTEN", &addr);
+    let out = other.run(&["runtime", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen for HTTP"), "{out:?}");
+
+    std::fs::write(arw.config_path(), "[daemon]\nhttp_listen = \"127.0.0.1:1\"\n").unwrap();
+    arw.ok(&["daemon", "reload"]);
+    let detail = crate::common::node(&arw.status())["status"]["detail"].to_string();
+    assert!(detail.contains("until `arw daemon restart`"), "{detail}");
+}

@@ -76,7 +76,13 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<Ctx>, config: Liste
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = ctx.shutdown.subscribe();
     let mut errors = crate::log::RateLimited::new(Duration::from_secs(10));
+    let mut full = crate::log::RateLimited::new(Duration::from_secs(10));
     loop {
+        if slots.available_permits() == 0 {
+            if let Some(held) = full.allow(std::time::Instant::now()) {
+                dlog!("HTTP at its connection cap ({MAX_CONNECTIONS}); new connections wait ({held} more not shown)");
+            }
+        }
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             () = async { let _ = shutdown.wait_for(|s| *s).await; } => return,

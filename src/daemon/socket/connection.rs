@@ -11,6 +11,7 @@
 
 use super::dispatch;
 use crate::daemon::Ctx;
+use crate::knobs::Knobs;
 use crate::protocol::{
     self, ErrorBody, ErrorKind, FrameError, Hello, Request, RequestFrame, ServerFrame, Welcome, MAX_REQUEST_BYTES,
 };
@@ -166,7 +167,7 @@ pub async fn handle(conn: interprocess::local_socket::tokio::Stream, ctx: Arc<Ct
             return;
         }
         if let Request::Events(req) = &frame.request {
-            dispatch::events(&ctx, id, req, &mut rx, &mut tx).await;
+            dispatch::events(&ctx, id, req, Knobs::new(frame.env.clone()), &mut rx, &mut tx).await;
             return;
         }
         if let Request::Logs(req) = &frame.request {

@@ -162,21 +162,28 @@ where
 
 /// `arw events`: the replay, then (with `--follow`) live events until the
 /// client hangs up. A quiet stream gets a tick every [`TICK`].
-pub async fn events<R, W>(ctx: &Ctx, id: u64, req: &crate::protocol::EventsRequest, rx: &mut R, tx: &mut W)
-where
+pub async fn events<R, W>(
+    ctx: &Ctx,
+    id: u64,
+    req: &crate::protocol::EventsRequest,
+    knobs: Knobs,
+    rx: &mut R,
+    tx: &mut W,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut sub = match service::events::subscribe(ctx, req) {
+    let (mut sub, knobs) = match service::events::subscribe(ctx, req, &knobs) {
         Ok(s) => s,
         Err(e) => {
             let _ = reply(tx, id, Err(e)).await;
             return;
         }
     };
+    let envelope = |entry: &crate::bus::Entry| service::events::envelope(ctx, entry, &knobs);
     if !req.follow {
         for entry in std::mem::take(&mut sub.replay) {
-            if send_event(tx, id, Event::Bus(entry.envelope())).await.is_err() {
+            if send_event(tx, id, Event::Bus(envelope(&entry))).await.is_err() {
                 return;
             }
         }
@@ -189,7 +196,7 @@ where
         let event = tokio::select! {
             next = sub.next() => match next {
                 Ok(Some(entry)) => {
-                    if send_event(tx, id, Event::Bus(entry.envelope())).await.is_err() {
+                    if send_event(tx, id, Event::Bus(envelope(&entry))).await.is_err() {
                         return;
                     }
                     tick.reset();
