@@ -155,19 +155,7 @@ pub fn reload(ctx: &Ctx, json: bool) -> Result<Exit> {
     // Not `ctx.connect()`: its note about another manifest is this error.
     let mut client = crate::client::connect_or_spawn(&ctx.paths, ctx.policy)?;
     let pid = client.welcome.pid;
-    // A reload re-reads the daemon's own manifest; saying "reloaded" while
-    // another file was asked for would be a lie.
-    if let Some((loaded, wanted)) = super::other_config(&client) {
-        return Err(crate::error::ArwError::Usage {
-            message: format!(
-                "the running daemon reloads `{}`, not `{}`",
-                crate::text::line(&loaded),
-                crate::text::line(&wanted)
-            ),
-            hint: "run `arw daemon restart` with that `--config` to switch manifests".into(),
-        }
-        .into());
-    }
+    super::same_config_or_refuse(&client)?;
     let Response::Reloaded(report) = client.request(Request::Reload).map_err(|e| ctx.went_away(e, pid))? else {
         bail!("unexpected reply to `reload`")
     };

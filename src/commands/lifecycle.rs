@@ -61,17 +61,7 @@ pub fn reload(ctx: &Ctx, args: ReloadArgs) -> Result<Exit> {
     // Not `ctx.connect()`: its note about another manifest is this error.
     let mut client = crate::client::connect_or_spawn(&ctx.paths, ctx.policy)?;
     let pid = client.welcome.pid;
-    if let Some((loaded, wanted)) = super::other_config(&client) {
-        return Err(crate::error::ArwError::Usage {
-            message: format!(
-                "the running daemon reloads `{}`, not `{}`",
-                sanitize::line(&loaded),
-                sanitize::line(&wanted)
-            ),
-            hint: "run `arw daemon restart` with that `--config` to switch manifests".into(),
-        }
-        .into());
-    }
+    super::same_config_or_refuse(&client)?;
     let req = RuntimeReloadRequest { id: args.id.clone(), wait_ms: args.timeout.saturating_mul(1000) };
     let report = match client.request(Request::RuntimeReload(req)).map_err(|e| ctx.went_away(e, pid))? {
         Response::Reloaded(r) => r,

@@ -140,6 +140,23 @@ fn other_http(client: &Client) -> Option<String> {
     })
 }
 
+/// A reload re-reads the daemon's own manifest: saying "reloaded" while
+/// this command asked for another file would be a lie.
+pub fn same_config_or_refuse(client: &Client) -> anyhow::Result<()> {
+    match other_config(client) {
+        None => Ok(()),
+        Some((loaded, wanted)) => Err(ArwError::Usage {
+            message: format!(
+                "the running daemon reloads `{}`, not `{}`",
+                crate::text::line(&loaded),
+                crate::text::line(&wanted)
+            ),
+            hint: "run `arw daemon restart` with that `--config` to switch manifests".into(),
+        }
+        .into()),
+    }
+}
+
 /// `(loaded, wanted)` when this command asked for another manifest than
 /// the one the running daemon loaded.
 pub fn other_config(client: &Client) -> Option<(String, String)> {
