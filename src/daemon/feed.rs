@@ -164,6 +164,7 @@ fn compute(ctx: &Ctx, supervisor: SupervisorView, knobs: &MatrixKnobs) -> Status
     if let Some(problem) = ctx.config_problem() {
         notes.push(problem);
     }
+    notes.extend(ctx.journal.problem());
     let matrix = crate::matrix::compute(crate::matrix::Inputs {
         node_id: &knobs.node_id,
         supervisor: &supervisor,

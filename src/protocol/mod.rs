@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 pub mod events;
 pub mod frame;
+pub mod history;
 pub mod matrix;
 pub mod smoke;
 pub mod status;
@@ -131,6 +132,8 @@ pub enum Request {
     /// after `after`, then, with `follow`, live ones until the client
     /// hangs up; without `follow` the replay ends with [`Response::Done`].
     Events(EventsRequest),
+    /// One runtime's journaled lifecycle, oldest first (SPEC §10).
+    History(history::HistoryRequest),
 }
 
 /// Payload of [`Request::Events`].
@@ -243,6 +246,7 @@ pub enum Response {
     Done,
     /// What `runtime weights` found, fetched or verified.
     Weights(WeightsReport),
+    History(history::HistoryReport),
 }
 
 /// Pushed events, tagged `{"type": ..., "data": ...}`.
