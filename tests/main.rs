@@ -18,6 +18,7 @@ mod hostile_weights;
 mod http_events;
 mod http_surface;
 mod http_dashboard;
+mod journal;
 mod real_llama;
 mod restore;
 mod smoke;

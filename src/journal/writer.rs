@@ -212,6 +212,10 @@ impl Writer {
 
     fn close(&mut self) {
         self.flush();
+        // A stopped daemon leaves the journal within the rule, to the row.
+        if !self.written.is_empty() || !self.pruned_once {
+            self.prune();
+        }
         if let Some(row) = self.daemon_row {
             let _ = store::end_daemon(&self.conn, row, SystemTime::now());
         }
