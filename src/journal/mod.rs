@@ -33,13 +33,15 @@ use crate::supervisor::budget::RestartKind;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 
-/// Records the writer may fall behind by before new ones are dropped.
+/// Records the writer may fall behind by before new ones are dropped. A
+/// counter bounds an unbounded channel: a bounded one would allocate (and
+/// touch) every slot up front, megabytes of an idle daemon's memory.
 const QUEUE: usize = 65_536;
 /// How long a clean shutdown waits for the writer to finish.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
@@ -147,13 +149,15 @@ struct Shared {
     /// Set while writes fail; cleared when one succeeds again.
     failing: Mutex<Option<String>>,
     dropped: AtomicU64,
+    /// Records sent and not yet taken by the writer.
+    queued: AtomicUsize,
 }
 
 /// Where the supervisor sends its records. Cheap to clone; a disabled one
 /// (journal off, unit tests) drops everything.
 #[derive(Clone, Default)]
 pub struct Sink {
-    tx: Option<SyncSender<writer::Cmd>>,
+    tx: Option<Sender<writer::Cmd>>,
     shared: Option<Arc<Shared>>,
 }
 
@@ -161,11 +165,14 @@ impl Sink {
     /// Never blocks: a writer that fell [`QUEUE`] records behind loses the
     /// newest ones, and the matrix says how many.
     pub fn send(&self, record: Record) {
-        let Some(tx) = &self.tx else { return };
-        if let Err(TrySendError::Full(_)) = tx.try_send(writer::Cmd::Record(record)) {
-            if let Some(shared) = &self.shared {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        let (Some(tx), Some(shared)) = (&self.tx, &self.shared) else { return };
+        if shared.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE {
+            shared.queued.fetch_sub(1, Ordering::Relaxed);
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if tx.send(writer::Cmd::Record(record)).is_err() {
+            shared.queued.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -218,8 +225,8 @@ impl Journal {
             return Err("the journal is off (`ARW_JOURNAL=off` when the daemon started); start the daemon without it to keep history".into());
         };
         let (reply, rx) = oneshot::channel();
-        tx.try_send(writer::Cmd::History { id: id.to_string(), limit, reply })
-            .map_err(|_| "the journal is busy; try again in a moment".to_string())?;
+        tx.send(writer::Cmd::History { id: id.to_string(), limit, reply })
+            .map_err(|_| "the journal writer stopped".to_string())?;
         rx.await.map_err(|_| "the journal writer stopped".to_string())?
     }
 
@@ -227,12 +234,9 @@ impl Journal {
     pub async fn close(&self) {
         let Some(tx) = &self.sink.tx else { return };
         let (reply, rx) = oneshot::channel();
-        let tx = tx.clone();
-        // A full queue would block the send: hand it to a thread of its own.
-        std::thread::spawn(move || {
-            let _ = tx.send(writer::Cmd::Close(reply));
-        });
-        let _ = tokio::time::timeout(CLOSE_WAIT, rx).await;
+        if tx.send(writer::Cmd::Close(reply)).is_ok() {
+            let _ = tokio::time::timeout(CLOSE_WAIT, rx).await;
+        }
     }
 }
 
@@ -331,6 +335,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
     conn.pragma_update(None, "foreign_keys", false)?;
+    // The daemon forks for every runtime start: a small heap forks faster.
+    conn.pragma_update(None, "cache_size", -256)?;
     Ok(())
 }
 
@@ -430,10 +436,10 @@ pub fn open(home: &Path, settings: &Settings, windows: &[(String, u64)]) -> (Jou
         }
     };
     let shared = Arc::new(Shared { opened: note, ..Default::default() });
-    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+    let (tx, rx) = std::sync::mpsc::channel();
     let file = (place != "memory").then(|| path.clone());
     let w = writer::Writer::new(conn, file, shared.clone(), settings.retention.clone(), row);
-    if let Err(e) = std::thread::Builder::new().name("arw-journal".into()).spawn(move || w.run(rx)) {
+    if let Err(e) = std::thread::Builder::new().name("arw-journal".into()).stack_size(1024 * 1024).spawn(move || w.run(rx)) {
         crate::dlog!("journal: no writer thread ({e}); nothing will be journaled");
         return (Journal::off(), restored);
     }

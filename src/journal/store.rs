@@ -87,15 +87,17 @@ fn insert(tx: &Transaction, record: &Record) -> rusqlite::Result<()> {
         }
         Record::Restart { id, kind, at, detail } => {
             touch(tx, id, ms(*at))?;
-            let (event, column) = match kind {
-                RestartKind::Automatic => ("restart", "automatic_total"),
-                RestartKind::Manual => ("restore", "manual_total"),
+            let (event, count) = match kind {
+                RestartKind::Automatic => {
+                    ("restart", "UPDATE runtimes SET automatic_total = automatic_total + 1 WHERE runtime = ?1")
+                }
+                RestartKind::Manual => ("restore", "UPDATE runtimes SET manual_total = manual_total + 1 WHERE runtime = ?1"),
             };
             tx.prepare_cached("INSERT INTO lifecycle (at_ms, runtime, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![ms(*at), id, event, detail])?;
             tx.prepare_cached("INSERT INTO budget_restarts (runtime, at_ms, kind) VALUES (?1, ?2, ?3)")?
                 .execute(params![id, ms(*at), kind_name(*kind)])?;
-            tx.execute(&format!("UPDATE runtimes SET {column} = {column} + 1 WHERE runtime = ?1"), params![id])?;
+            tx.prepare_cached(count)?.execute(params![id])?;
         }
     }
     Ok(())
