@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 fn crashy(window: u64) -> String {
     crashing_runtime(
         "crashy",
-        &format!("[runtime.restart]\nmax_restarts = 2\nwindow_secs = {window}\nbackoff_initial_ms = 10\nbackoff_max_ms = 10"),
+        &format!(
+            "[runtime.restart]\nmax_restarts = 2\nwindow_secs = {window}\nbackoff_initial_ms = 10\nbackoff_max_ms = 10"
+        ),
     )
 }
 
@@ -194,7 +196,7 @@ fn history_lists_lifecycle_in_order_across_restarts() {
     assert_eq!(h["events"][2]["cause"], "stopped");
 
     let text = arw.ok(&["runtime", "history", "crashy"]);
-    assert!(text.contains("time") && text.contains("event") && text.contains("exited: exited with code 3"), "{text}");
+    assert!(text.contains("time") && text.contains("cause") && text.contains("exited with code 3"), "{text}");
     assert!(text.contains("» boom: cannot load model"), "{text}");
 
     let out = arw.run(&["runtime", "history", "nope"]);
@@ -280,9 +282,8 @@ fn make_read_only(dir: &Path) -> Option<Immutable> {
         return Some(Immutable(None));
     }
     let ok = std::process::Command::new("chattr").arg("+i").arg(dir).status().is_ok_and(|s| s.success());
-    require("chattr +i (root ignores mode bits)", ok, "run as a non-root user or on a filesystem with chattr").then(
-        || Immutable(Some(dir.to_path_buf())),
-    )
+    require("chattr +i (root ignores mode bits)", ok, "run as a non-root user or on a filesystem with chattr")
+        .then(|| Immutable(Some(dir.to_path_buf())))
 }
 
 /// #13.4: a read-only `state/` is reported in the node detail, not fatal:

@@ -26,18 +26,13 @@ pub fn run(ctx: &Ctx, args: HistoryArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// What happened, in one cell: the cause and how it ended, or the detail.
-fn what(e: &HistoryEvent) -> String {
-    let mut s = match (&e.cause, &e.detail) {
-        (Some(cause), Some(detail)) => format!("{cause}: {detail}"),
-        (Some(cause), None) => cause.clone(),
-        (None, Some(detail)) => detail.clone(),
-        (None, None) => String::new(),
-    };
+/// The detail, and the runtime's own error line under it.
+fn detail(e: &HistoryEvent) -> String {
+    let mut lines: Vec<String> = e.detail.iter().map(|d| cell(d)).collect();
     if let Some(line) = &e.error_line {
-        s.push_str(&format!("\n» {line}"));
+        lines.push(format!("» {}", cell(line)));
     }
-    cell(&s)
+    lines.join("\n")
 }
 
 pub fn text(report: &HistoryReport, color: bool) -> String {
@@ -50,7 +45,7 @@ pub fn text(report: &HistoryReport, color: bool) -> String {
         return out;
     }
     let mut table = render::new_table(color);
-    table.set_header(vec!["time", "event", "gen", "pid", "what"]);
+    table.set_header(vec!["time", "event", "gen", "pid", "cause", "detail"]);
     for e in &report.events {
         let dash = || "—".to_string();
         table.add_row(vec![
@@ -58,7 +53,8 @@ pub fn text(report: &HistoryReport, color: bool) -> String {
             Cell::new(&e.kind),
             Cell::new(e.generation.map(|g| g.to_string()).unwrap_or_else(dash)),
             Cell::new(e.pid.map(|p| p.to_string()).unwrap_or_else(dash)),
-            Cell::new(what(e)),
+            Cell::new(e.cause.as_deref().map(cell).unwrap_or_else(dash)),
+            Cell::new(detail(e)),
         ]);
     }
     out.push_str(&table.to_string());

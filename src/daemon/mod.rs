@@ -255,8 +255,7 @@ fn start_services(
     }
     let loaded = Loaded { settings, origin: registry.origin.clone(), env_refs: env_refs_of(&registry), problem: None };
     // Before any runtime starts: a spent budget must still be spent.
-    let windows: Vec<(String, u64)> =
-        registry.runtimes.iter().map(|r| (r.id.clone(), r.restart.window_secs)).collect();
+    let windows: Vec<(String, u64)> = registry.runtimes.iter().map(|r| (r.id.clone(), r.restart.window_secs)).collect();
     let (journal, restored) = crate::journal::open(&paths.home, journal_settings, &windows);
     let supervisor = supervisor::start(registry, paths.runtime_logs_dir(), journal.sink(), restored);
     let ctx = Arc::new(Ctx {

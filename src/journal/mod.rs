@@ -49,11 +49,26 @@ const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// One thing that happened to a runtime, as the supervisor reports it.
 #[derive(Debug, Clone)]
 pub enum Record {
-    Start { id: String, generation: u64, pid: u32, at: SystemTime },
-    Exit { id: String, generation: u64, at: SystemTime, exit: ExitRecord },
+    Start {
+        id: String,
+        generation: u64,
+        pid: u32,
+        at: SystemTime,
+    },
+    Exit {
+        id: String,
+        generation: u64,
+        at: SystemTime,
+        exit: ExitRecord,
+    },
     /// A restart the budget counts: `Automatic` (a crash, within the
     /// budget) or `Manual` (an operator's restore).
-    Restart { id: String, kind: RestartKind, at: SystemTime, detail: String },
+    Restart {
+        id: String,
+        kind: RestartKind,
+        at: SystemTime,
+        detail: String,
+    },
 }
 
 impl Record {
@@ -275,10 +290,7 @@ enum Unusable {
 }
 
 fn is_damage(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-    )
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
 }
 
 fn classify(e: rusqlite::Error) -> Unusable {
@@ -349,8 +361,11 @@ fn open_memory() -> Connection {
 /// `arw.db` → `arw.db.corrupt-20261201T233528Z` (and its `-wal`/`-shm`
 /// beside it, so SQLite can still read the moved copy). Returns the new name.
 fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let stamp: String =
-        humantime::format_rfc3339_seconds(SystemTime::now()).to_string().chars().filter(|c| *c != '-' && *c != ':').collect();
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".corrupt-{stamp}"));
     let aside = PathBuf::from(aside);
@@ -439,7 +454,9 @@ pub fn open(home: &Path, settings: &Settings, windows: &[(String, u64)]) -> (Jou
     let (tx, rx) = std::sync::mpsc::channel();
     let file = (place != "memory").then(|| path.clone());
     let w = writer::Writer::new(conn, file, shared.clone(), settings.retention.clone(), row);
-    if let Err(e) = std::thread::Builder::new().name("arw-journal".into()).stack_size(1024 * 1024).spawn(move || w.run(rx)) {
+    if let Err(e) =
+        std::thread::Builder::new().name("arw-journal".into()).stack_size(1024 * 1024).spawn(move || w.run(rx))
+    {
         crate::dlog!("journal: no writer thread ({e}); nothing will be journaled");
         return (Journal::off(), restored);
     }

@@ -102,7 +102,9 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 #[derive(Debug)]
 pub enum MigrateError {
     /// Written by a newer arw: `found` > [`VERSION`].
-    Newer { found: i64 },
+    Newer {
+        found: i64,
+    },
     Sql(rusqlite::Error),
 }
 

@@ -47,8 +47,10 @@ fn insert(tx: &Transaction, record: &Record) -> rusqlite::Result<()> {
     match record {
         Record::Start { id, generation, pid, at } => {
             touch(tx, id, ms(*at))?;
-            tx.prepare_cached("INSERT INTO lifecycle (at_ms, runtime, kind, generation, pid) VALUES (?1, ?2, 'start', ?3, ?4)")?
-                .execute(params![ms(*at), id, *generation as i64, pid])?;
+            tx.prepare_cached(
+                "INSERT INTO lifecycle (at_ms, runtime, kind, generation, pid) VALUES (?1, ?2, 'start', ?3, ?4)",
+            )?
+            .execute(params![ms(*at), id, *generation as i64, pid])?;
             tx.prepare_cached(
                 "UPDATE runtimes SET generation = ?2, ever_started = 1, running_pid = ?3, running_generation = ?2,
                  running_daemon = ?4 WHERE runtime = ?1",
@@ -91,7 +93,9 @@ fn insert(tx: &Transaction, record: &Record) -> rusqlite::Result<()> {
                 RestartKind::Automatic => {
                     ("restart", "UPDATE runtimes SET automatic_total = automatic_total + 1 WHERE runtime = ?1")
                 }
-                RestartKind::Manual => ("restore", "UPDATE runtimes SET manual_total = manual_total + 1 WHERE runtime = ?1"),
+                RestartKind::Manual => {
+                    ("restore", "UPDATE runtimes SET manual_total = manual_total + 1 WHERE runtime = ?1")
+                }
             };
             tx.prepare_cached("INSERT INTO lifecycle (at_ms, runtime, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![ms(*at), id, event, detail])?;

@@ -165,3 +165,90 @@ fn settings_from_the_environment() {
     assert!(Settings::from(env(&[("ARW_JOURNAL", "maybe")])).unwrap_err().contains("ARW_JOURNAL=maybe"));
     assert!(Settings::from(env(&[("ARW_JOURNAL_MAX_ROWS", "0")])).unwrap_err().contains("ARW_JOURNAL_MAX_ROWS"));
 }
+
+/// Benchmark (bench/journal runs it): 1 000 restarts/s — a start, an exit
+/// and a restart record each — into a journal file for 5 s, then as fast as
+/// the sender can. Prints the sender's cost per record, the writer's lag
+/// and CPU; fails only if records were dropped.
+#[test]
+#[ignore = "a benchmark: cargo test --lib journal::tests::writer_throughput -- --ignored --nocapture"]
+fn writer_throughput() {
+    fn writer_cpu_ms() -> f64 {
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "arw-journal" {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+                let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+                return (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / tick * 1000.0;
+            }
+        }
+        0.0
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<(String, u64)> = (0..12).map(|i| (format!("flood{i}"), 1)).collect();
+    let (j, _) = open(dir.path(), &Settings::default(), &ids);
+    let sink = j.sink();
+    let mut send_ns = Vec::new();
+    let restart = |n: u64, send_ns: &mut Vec<u128>| {
+        let id = format!("flood{}", n % 12);
+        let now = SystemTime::now();
+        for r in [
+            Record::Start { id: id.clone(), generation: n, pid: 1000 + n as u32, at: now },
+            Record::exit(&id, n, &exit(ExitCause::Exited, now)),
+            Record::Restart { id, kind: RestartKind::Automatic, at: now, detail: "automatic restart".into() },
+        ] {
+            let t = std::time::Instant::now();
+            sink.send(r);
+            send_ns.push(t.elapsed().as_nanos());
+        }
+    };
+    let cpu0 = writer_cpu_ms();
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(5) {
+        // 1 000 restarts per second, paced per millisecond.
+        let due = (start.elapsed().as_micros() / 1000) as u64;
+        while n < due {
+            restart(n, &mut send_ns);
+            n += 1;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let t = std::time::Instant::now();
+    let h = block_on(j.history("flood0", 1)).unwrap();
+    let lag = t.elapsed();
+    let cpu = writer_cpu_ms() - cpu0;
+    send_ns.sort();
+    let p = |q: f64| send_ns[((send_ns.len() as f64 * q) as usize).min(send_ns.len() - 1)];
+    println!(
+        "paced: {n} restarts ({} records) in {:.1} s; send p50 {} ns p99 {} ns max {} ns; writer lag at the end {:.1} ms; writer CPU {:.0} ms ({:.1}% of one core)",
+        n * 3,
+        start.elapsed().as_secs_f64(),
+        p(0.5),
+        p(0.99),
+        send_ns.last().unwrap(),
+        lag.as_secs_f64() * 1000.0,
+        cpu,
+        cpu / start.elapsed().as_secs_f64() / 10.0
+    );
+    assert!(h.total > 0);
+    assert!(j.problem().is_none(), "nothing dropped at 1 000 restarts/s: {:?}", j.problem());
+    let burst = std::time::Instant::now();
+    let before = n;
+    while burst.elapsed() < Duration::from_secs(2) {
+        restart(n, &mut Vec::new());
+        n += 1;
+    }
+    let sent = burst.elapsed();
+    block_on(j.history("flood0", 1)).unwrap();
+    let dropped = j.shared.dropped.load(Ordering::Relaxed);
+    let written = (n - before) * 3 - dropped;
+    println!(
+        "burst: {} records sent in {:.2} s; {dropped} dropped at the {QUEUE}-record queue bound; {written} written in {:.2} s = {:.0} records/s",
+        (n - before) * 3,
+        sent.as_secs_f64(),
+        burst.elapsed().as_secs_f64(),
+        written as f64 / burst.elapsed().as_secs_f64()
+    );
+}

@@ -36,7 +36,11 @@ pub struct History {
 
 pub enum Cmd {
     Record(Record),
-    History { id: String, limit: u32, reply: oneshot::Sender<Result<History, String>> },
+    History {
+        id: String,
+        limit: u32,
+        reply: oneshot::Sender<Result<History, String>>,
+    },
     /// Write what is queued, checkpoint, reply, stop.
     Close(oneshot::Sender<()>),
 }
@@ -87,15 +91,13 @@ impl Writer {
             let mut cmds = Vec::new();
             match rx.recv_timeout(wait) {
                 Ok(cmd) => {
-                    let linger = matches!(cmd, Cmd::Record(_));
-                    cmds.push(cmd);
-                    let until = Instant::now() + LINGER;
-                    while linger && cmds.len() < BATCH {
-                        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                            Ok(cmd) => cmds.push(cmd),
-                            Err(_) => break,
-                        }
+                    // Asleep, not waiting on the channel: the records sent
+                    // meanwhile wake nobody (a wake-up per record would cost
+                    // the sender a syscall and both a context switch).
+                    if matches!(cmd, Cmd::Record(_)) {
+                        std::thread::sleep(LINGER);
                     }
+                    cmds.push(cmd);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
@@ -197,7 +199,11 @@ impl Writer {
         let note = match (&moved, fresh) {
             (Ok(aside), Some(conn)) => {
                 self.conn = conn;
-                format!("the journal `{}` was damaged ({why}); it was moved to `{}` and a new one started", path.display(), aside.display())
+                format!(
+                    "the journal `{}` was damaged ({why}); it was moved to `{}` and a new one started",
+                    path.display(),
+                    aside.display()
+                )
             }
             (Ok(aside), None) => {
                 self.file = None;

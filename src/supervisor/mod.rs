@@ -88,15 +88,13 @@ impl Supervisor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         let now = SystemTime::now();
         for rt in &mut self.runtimes {
-            if let Some(reset) = resume::hold(rt, now) {
-                // Held in `error` as the last daemon left it, until its window frees a slot.
-                if let Some(at) = reset {
-                    let (tx, id) = (self.tx.clone(), rt.spec.id.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
-                        let _ = tx.send(Msg::WindowReset { id });
-                    });
-                }
+            // Held in `error` as the last daemon left it, until its window frees a slot.
+            if let Some(Some(at)) = resume::hold(rt, now) {
+                let (tx, id) = (self.tx.clone(), rt.spec.id.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+                    let _ = tx.send(Msg::WindowReset { id });
+                });
             }
         }
         let auto: Vec<String> = self

@@ -25,7 +25,9 @@ pub async fn history(ctx: &Ctx, req: HistoryRequest) -> Result<HistoryReport, Er
             let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
             hint.push_str(&format!("; the journal also has removed runtimes: {}", removed.join(", ")));
         }
-        return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id)).with_hint(hint));
+        return Err(
+            ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id)).with_hint(hint)
+        );
     }
     let mut notes = Vec::new();
     if !is_registered {
