@@ -118,6 +118,9 @@ _arw() {
             arw__subcmd__help__subcmd__daemon,stop)
                 cmd="arw__subcmd__help__subcmd__daemon__subcmd__stop"
                 ;;
+            arw__subcmd__help__subcmd__runtime,history)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__history"
+                ;;
             arw__subcmd__help__subcmd__runtime,restore)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__restore"
                 ;;
@@ -148,6 +151,9 @@ _arw() {
             arw__subcmd__runtime,help)
                 cmd="arw__subcmd__runtime__subcmd__help"
                 ;;
+            arw__subcmd__runtime,history)
+                cmd="arw__subcmd__runtime__subcmd__history"
+                ;;
             arw__subcmd__runtime,restore)
                 cmd="arw__subcmd__runtime__subcmd__restore"
                 ;;
@@ -165,6 +171,9 @@ _arw() {
                 ;;
             arw__subcmd__runtime__subcmd__help,help)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__help"
+                ;;
+            arw__subcmd__runtime__subcmd__help,history)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__history"
                 ;;
             arw__subcmd__runtime__subcmd__help,restore)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__restore"
@@ -766,8 +775,22 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help__subcmd__runtime)
-            opts="status restore smoke weights stub-llama"
+            opts="status restore smoke weights stub-llama history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -928,7 +951,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime)
-            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama help"
+            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -946,7 +969,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help)
-            opts="status restore smoke weights stub-llama help"
+            opts="status restore smoke weights stub-llama history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -960,6 +983,20 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1092,6 +1129,32 @@ _arw() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__history)
+            opts="-n -h -V --lines --json --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

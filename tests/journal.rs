@@ -119,7 +119,7 @@ fn automatic_restarts_resume_after_the_restored_window() {
             && runtime(s, "crashy")["generation"].as_u64() > Some(generation)
     });
     let rt = runtime(&resumed, "crashy");
-    let now = humantime::parse_rfc3339_weak(&resumed["supervisor"]["generated_at"].as_str().unwrap()).unwrap();
+    let now = humantime::parse_rfc3339_weak(resumed["supervisor"]["generated_at"].as_str().unwrap()).unwrap();
     assert!(now >= humantime::parse_rfc3339_weak(&reset_at).unwrap(), "not before the window reset at {reset_at}");
     let h = history(&arw, "crashy");
     let events = h["events"].as_array().unwrap();
