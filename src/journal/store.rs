@@ -11,7 +11,8 @@ use std::time::SystemTime;
 
 /// Deleted per statement, so a prune never holds the file for long.
 const PRUNE_BATCH: i64 = 5_000;
-/// Statements per prune round; the rest waits for the next round.
+/// Batches per table and runtime in one prune; a backlog beyond that
+/// waits for the next prune.
 const PRUNE_ROUNDS: usize = 20;
 
 fn cause_name(cause: ExitCause) -> String {
@@ -257,9 +258,9 @@ fn delete_batches(rounds: &mut usize, mut step: impl FnMut() -> rusqlite::Result
 /// stay. Returns the rows deleted.
 pub fn prune(conn: &Connection, rule: &Retention, ids: &[String], now: SystemTime) -> rusqlite::Result<u64> {
     let cutoff = ms(now).saturating_sub(rule.max_age.as_millis() as i64);
-    let mut rounds = PRUNE_ROUNDS;
     let mut deleted = 0;
     for table in ["lifecycle", "budget_restarts"] {
+        let mut rounds = PRUNE_ROUNDS;
         let sql = format!("DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} WHERE at_ms < ?1 LIMIT ?2)");
         deleted += delete_batches(&mut rounds, || conn.prepare_cached(&sql)?.execute(params![cutoff, PRUNE_BATCH]))?;
     }
@@ -273,6 +274,7 @@ pub fn prune(conn: &Connection, rule: &Retention, ids: &[String], now: SystemTim
                 .query_row(params![id, max_rows], |r| r.get(0))
                 .optional()?;
             if let Some(cut) = cut {
+                let mut rounds = PRUNE_ROUNDS;
                 let sql = format!(
                     "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} WHERE runtime = ?1 AND seq <= ?2 LIMIT ?3)"
                 );
