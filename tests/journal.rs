@@ -367,3 +367,43 @@ fn retention_bounds_the_database() {
     // Unpruned, 10 200 events take about 2 MB.
     assert!(bytes <= 1024 * 1024, "{bytes} bytes for 2 000 events");
 }
+
+/// #13.4: a journal that stops taking writes while the daemon runs (here
+/// made immutable, as a full disk would refuse them) is reported, never
+/// stops supervision, and gets the waiting events once it takes writes again.
+#[test]
+fn unwritable_journal_mid_run_is_reported_and_recovers() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: only root can make a file refuse the writes of an open descriptor (chattr +i)");
+        return;
+    }
+    let arw = Arw::with_config(&stub_runtime("stub", &[], ""));
+    arw.wait_for(Duration::from_secs(20), "ready", |s| state(s, "stub") == "ready");
+    let files: Vec<PathBuf> = ["arw.db", "arw.db-wal"].iter().map(|f| arw.home.join("state").join(f)).collect();
+    let guards: Vec<Immutable> = files
+        .iter()
+        .filter_map(|f| {
+            let ok = std::process::Command::new("chattr").arg("+i").arg(f).status().is_ok_and(|s| s.success());
+            require("chattr +i", ok, "a filesystem with chattr").then(|| Immutable(Some(f.clone())))
+        })
+        .collect();
+    if guards.len() != files.len() {
+        return;
+    }
+    let doc = arw.json(&["runtime", "restore", "--id", "stub", "--json"]);
+    assert_eq!(doc["outcome"], "ready", "supervision goes on");
+    let status = arw.wait_for(Duration::from_secs(10), "the write failure in the detail", |s| {
+        detail(s).iter().any(|l| l.contains("cannot write the journal"))
+    });
+    assert_eq!(state(&status, "stub"), "ready");
+    drop(guards);
+    let doc = arw.json(&["runtime", "restore", "--id", "stub", "--json"]);
+    assert_eq!(doc["outcome"], "ready");
+    arw.wait_for(Duration::from_secs(10), "the detail line gone", |s| {
+        !detail(s).iter().any(|l| l.contains("cannot write the journal"))
+    });
+    let h = history(&arw, "stub");
+    let kinds: Vec<&str> = h["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["start", "restore", "stop", "start", "restore", "stop", "start"], "nothing lost: {h:#}");
+}
