@@ -118,6 +118,9 @@ _arw() {
             arw__subcmd__help__subcmd__daemon,stop)
                 cmd="arw__subcmd__help__subcmd__daemon__subcmd__stop"
                 ;;
+            arw__subcmd__help__subcmd__runtime,history)
+                cmd="arw__subcmd__help__subcmd__runtime__subcmd__history"
+                ;;
             arw__subcmd__help__subcmd__runtime,logs)
                 cmd="arw__subcmd__help__subcmd__runtime__subcmd__logs"
                 ;;
@@ -160,6 +163,9 @@ _arw() {
             arw__subcmd__runtime,help)
                 cmd="arw__subcmd__runtime__subcmd__help"
                 ;;
+            arw__subcmd__runtime,history)
+                cmd="arw__subcmd__runtime__subcmd__history"
+                ;;
             arw__subcmd__runtime,logs)
                 cmd="arw__subcmd__runtime__subcmd__logs"
                 ;;
@@ -189,6 +195,9 @@ _arw() {
                 ;;
             arw__subcmd__runtime__subcmd__help,help)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__help"
+                ;;
+            arw__subcmd__runtime__subcmd__help,history)
+                cmd="arw__subcmd__runtime__subcmd__help__subcmd__history"
                 ;;
             arw__subcmd__runtime__subcmd__help,logs)
                 cmd="arw__subcmd__runtime__subcmd__help__subcmd__logs"
@@ -802,8 +811,22 @@ _arw() {
             return 0
             ;;
         arw__subcmd__help__subcmd__runtime)
-            opts="status restore smoke weights stub-llama start stop logs reload"
+            opts="status restore smoke weights stub-llama start stop logs reload history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__help__subcmd__runtime__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1020,7 +1043,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime)
-            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama start stop logs reload help"
+            opts="-h -V --no-restart-daemon --config --help --version status restore smoke weights stub-llama start stop logs reload history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1038,7 +1061,7 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help)
-            opts="status restore smoke weights stub-llama start stop logs reload help"
+            opts="status restore smoke weights stub-llama start stop logs reload history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1052,6 +1075,20 @@ _arw() {
             return 0
             ;;
         arw__subcmd__runtime__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1240,6 +1277,32 @@ _arw() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        arw__subcmd__runtime__subcmd__history)
+            opts="-n -h -V --lines --json --no-restart-daemon --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

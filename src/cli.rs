@@ -37,6 +37,7 @@ impl Cli {
             Command::Runtime(RuntimeCommand::Restore(a)) => a.json,
             Command::Runtime(RuntimeCommand::Smoke(a)) => a.json,
             Command::Runtime(RuntimeCommand::Weights(a)) => a.json,
+            Command::Runtime(RuntimeCommand::History(a)) => a.json,
             Command::Chat(a) => a.json,
             Command::Events(a) => a.json,
             Command::Daemon(DaemonCommand::Status { json } | DaemonCommand::Reload { json }) => *json,
@@ -139,6 +140,13 @@ pub enum RuntimeCommand {
     /// or removed); other changes stay pending. A broken manifest keeps the
     /// running registry and exits 1 naming file, line and key.
     Reload(ReloadArgs),
+    /// Show a runtime's journaled lifecycle: starts, exits with their
+    /// causes, automatic restarts, restores and stops, oldest first.
+    ///
+    /// The journal (`$ARW_HOME/state/arw.db`) outlives the daemon, so this
+    /// covers daemon restarts and crashes (`daemon_lost`), and a runtime
+    /// removed from the manifest while the journal still keeps it.
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +195,18 @@ pub struct ReloadArgs {
     /// Seconds to wait for the restarted runtimes to be ready again.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The runtime (see `arw runtime status`).
+    pub id: String,
+    /// Show the newest N events (0: all the journal keeps, up to 10000).
+    #[arg(short = 'n', long = "lines", default_value_t = 50)]
+    pub lines: u32,
+    /// Print the history as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

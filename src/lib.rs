@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod error;
 pub mod fsx;
 pub mod gguf;
+pub mod journal;
 pub mod knobs;
 pub mod matrix;
 pub mod paths;

@@ -20,6 +20,7 @@ mod http_dashboard;
 mod http_events;
 mod http_metrics;
 mod http_surface;
+mod journal;
 mod lifecycle;
 mod real_llama;
 mod restore;

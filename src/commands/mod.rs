@@ -4,6 +4,7 @@ mod chat;
 mod daemon;
 mod docs;
 mod events;
+mod history;
 mod lifecycle;
 mod logs;
 mod restore;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Events(args) => events::run(&ctx, args),
         Command::Runtime(RuntimeCommand::Weights(args)) => weights::run(&ctx, args),
         Command::Runtime(RuntimeCommand::StubLlama(args)) => crate::stub::run(args).map(|()| Exit::Ok),
+        Command::Runtime(RuntimeCommand::History(args)) => history::run(&ctx, args),
         Command::Daemon(DaemonCommand::Serve { config, http, fake_build_id }) => {
             crate::daemon::serve(crate::daemon::ServeOptions { config, http, fake_build_id }).map(|()| Exit::Ok)
         }

@@ -205,6 +205,7 @@ fn compute(ctx: &Ctx, supervisor: SupervisorView, knobs: &MatrixKnobs) -> Status
     let gpus = GpuInventory::effective(&ctx.gpus.latest(), knobs.simulate_gpu);
     let mut notes = Vec::new();
     notes.extend(ctx.config_problems());
+    notes.extend(ctx.journal.problem());
     let matrix = crate::matrix::compute(crate::matrix::Inputs {
         node_id: &knobs.node_id,
         supervisor: &supervisor,

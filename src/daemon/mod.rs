@@ -70,6 +70,8 @@ pub struct Ctx {
     pub shutdown: watch::Sender<bool>,
     /// Weights downloads the daemon runs for clients (SPEC §6).
     pub weights: crate::weights::jobs::Jobs,
+    /// Lifecycle, exits and restart windows that outlive the daemon (SPEC §10).
+    pub journal: crate::journal::Journal,
     loaded: Mutex<Loaded>,
     /// The manifest's mtime as last read, by a reload or the file watcher.
     config_seen: Mutex<Option<SystemTime>>,
@@ -152,6 +154,7 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
     // The daemon's own knobs: refused now rather than replaced by defaults.
     socket::max_connections().map_err(anyhow::Error::msg)?;
     feed::republish_every().map_err(anyhow::Error::msg)?;
+    let journal_settings = crate::journal::Settings::from_env().map_err(anyhow::Error::msg)?;
     let lock = take_daemon_lock(&paths)?;
     crate::sys::raise_open_files_limit();
 
@@ -181,7 +184,15 @@ fn serve_inner(opts: ServeOptions, notify: bool) -> Result<()> {
             .create_tokio()
             .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
         crate::fsx::write(&paths.pid_file(), format!("{}\n", std::process::id()).as_bytes())?;
-        let ctx = start_services(paths.clone(), registry, config_path, opts.fake_build_id, idle_override, http_url);
+        let ctx = start_services(
+            paths.clone(),
+            registry,
+            config_path,
+            opts.fake_build_id,
+            idle_override,
+            http_url,
+            &journal_settings,
+        );
         if let (Some(listener), Some(config)) = (http_listener, http_config) {
             dlog!(
                 "HTTP surface on {} ({}{})",
@@ -246,6 +257,7 @@ fn start_services(
     fake_build_id: Option<String>,
     idle_override: Option<u64>,
     http_url: Option<String>,
+    journal_settings: &crate::journal::Settings,
 ) -> Arc<Ctx> {
     let mut settings = registry.daemon.clone();
     // An override for one daemon's life (tests, short-lived CI daemons).
@@ -263,7 +275,10 @@ fn start_services(
     let recorder = Arc::new(metrics::Recorder::new());
     let probes = recorder.clone();
     supervisor::health::on_probe(move |runtime, took, probe| probes.probe(runtime, took, probe.verdict()));
-    let supervisor = supervisor::start(registry, paths.runtime_logs_dir());
+    // Before any runtime starts: a spent budget must still be spent.
+    let windows: Vec<(String, u64)> = registry.runtimes.iter().map(|r| (r.id.clone(), r.restart.window_secs)).collect();
+    let (journal, restored) = crate::journal::open(&paths.home, journal_settings, &windows);
+    let supervisor = supervisor::start(registry, paths.runtime_logs_dir(), journal.sink(), restored);
     let ctx = Arc::new(Ctx {
         paths,
         forward: forward::Forwarder::new(supervisor.clone(), recorder.clone()),
@@ -280,6 +295,7 @@ fn start_services(
         http_url,
         shutdown: watch::channel(false).0,
         weights: Default::default(),
+        journal,
         loaded: Mutex::new(loaded),
         config_seen: Mutex::new(None),
     });
@@ -304,6 +320,8 @@ async fn shut_down(ctx: &Ctx) {
         let _ = tokio::time::timeout_at(deadline, clients.changed()).await;
     }
     ctx.supervisor.shutdown().await;
+    // The exits of the runtimes just stopped are in the queue: write them.
+    ctx.journal.close().await;
     dlog!("stopped");
 }
 

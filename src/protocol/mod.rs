@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 pub mod events;
 pub mod frame;
+pub mod history;
 pub mod lifecycle;
 pub mod matrix;
 pub mod smoke;
@@ -141,6 +142,8 @@ pub enum Request {
     Logs(lifecycle::LogsRequest),
     /// `arw runtime reload [ID]`: re-read the manifest, restart what changed.
     RuntimeReload(lifecycle::RuntimeReloadRequest),
+    /// One runtime's journaled lifecycle, oldest first (SPEC §10).
+    History(history::HistoryRequest),
 }
 
 /// Payload of [`Request::Events`].
@@ -256,6 +259,7 @@ pub enum Response {
     Started(lifecycle::StartReport),
     Stopped(lifecycle::StopReport),
     Logs(lifecycle::LogsReport),
+    History(history::HistoryReport),
 }
 
 /// Pushed events, tagged `{"type": ..., "data": ...}`.

@@ -122,6 +122,9 @@ pub enum ExitCause {
     SpawnFailed,
     /// Stopped on purpose: restore, reload, shutdown.
     Stopped,
+    /// The daemon supervising it died (SIGKILL, crash, power loss); its
+    /// process group died with it. Found in the journal by the next daemon.
+    DaemonLost,
 }
 
 /// One recorded exit.

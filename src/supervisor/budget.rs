@@ -50,6 +50,14 @@ impl Budget {
         self.restarts.push_back((now, kind));
     }
 
+    /// Takes back the restarts a previous daemon journaled (oldest first),
+    /// so a daemon restart neither refills the budget nor moves `reset_at`.
+    pub fn restore(&mut self, restarts: impl IntoIterator<Item = (SystemTime, RestartKind)>) {
+        for (at, kind) in restarts {
+            self.record(at, kind);
+        }
+    }
+
     /// Automatic restarts in the window: what the budget limits. Operator
     /// restores are recorded and shown, but never spend it.
     pub fn used(&self, now: SystemTime) -> u32 {
@@ -152,6 +160,18 @@ mod tests {
         assert_eq!(ms(&b), 5000);
         b.record(t(4), RestartKind::Manual);
         assert_eq!(ms(&b), 5000, "manual restores do not grow the backoff");
+    }
+
+    /// Restarts taken back from the journal spend the budget and keep the
+    /// reset time they had.
+    #[test]
+    fn restored_restarts_keep_the_window() {
+        let mut b = Budget::new(policy(2, 600));
+        b.restore([(t(10), RestartKind::Automatic), (t(11), RestartKind::Manual), (t(20), RestartKind::Automatic)]);
+        assert!(b.exhausted(t(30)));
+        assert_eq!(b.reset_at(t(30)), Some(t(610)));
+        assert_eq!(b.view(t(30)).manual, 1);
+        assert!(b.allows_automatic(t(610)));
     }
 
     /// A budget of zero never restarts by itself but is not "exhausted".

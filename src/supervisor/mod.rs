@@ -17,12 +17,14 @@ mod lifecycle;
 pub mod logfile;
 pub mod process;
 mod reason;
+mod resume;
 mod runtime;
 mod watcher;
 
 pub use handle::{Handle, Msg, RestoreTicket, StartTicket, StopTicket};
 pub use reason::OPERATOR_STOPPED;
 
+use crate::journal::{self, Record};
 use crate::knobs::Knobs;
 use crate::protocol::status::{ExitCause, State, SupervisorView};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport, RestoreRequest};
@@ -48,10 +50,14 @@ struct Supervisor {
     view_tx: watch::Sender<Arc<SupervisorView>>,
     http: reqwest::Client,
     shutdown_reply: Option<oneshot::Sender<()>>,
+    /// Where lifecycle events go to be journaled (SPEC §10).
+    journal: journal::Sink,
 }
 
-/// Starts the actor with `registry`; runtimes with `auto_start` launch at once.
-pub fn start(registry: Registry, logs_dir: PathBuf) -> Handle {
+/// Starts the actor with `registry` and what the journal `restored` of the
+/// last daemon; runtimes with `auto_start` launch at once, unless the
+/// journal says their budget is spent. Lifecycle events go to `journal`.
+pub fn start(registry: Registry, logs_dir: PathBuf, journal: journal::Sink, mut restored: journal::Restored) -> Handle {
     let (tx, rx) = mpsc::unbounded_channel();
     let empty = SupervisorView {
         generated_at: crate::time::now_rfc3339(),
@@ -67,9 +73,14 @@ pub fn start(registry: Registry, logs_dir: PathBuf) -> Handle {
         view_tx,
         http: health::client(),
         shutdown_reply: None,
+        journal,
     };
     for spec in registry.runtimes {
-        sup.runtimes.push(Runtime::new(spec));
+        let mut rt = Runtime::new(spec);
+        if let Some(r) = restored.runtimes.remove(&rt.spec.id) {
+            resume::apply(&mut rt, r);
+        }
+        sup.runtimes.push(rt);
     }
     tokio::spawn(sup.run(rx));
     Handle { tx, view: view_rx }
@@ -77,7 +88,23 @@ pub fn start(registry: Registry, logs_dir: PathBuf) -> Handle {
 
 impl Supervisor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let auto: Vec<String> = self.runtimes.iter().filter(|r| r.spec.auto_start).map(|r| r.spec.id.clone()).collect();
+        let now = SystemTime::now();
+        for rt in &mut self.runtimes {
+            // Held in `error` as the last daemon left it, until its window frees a slot.
+            if let Some(Some(at)) = resume::hold(rt, now) {
+                let (tx, id) = (self.tx.clone(), rt.spec.id.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+                    let _ = tx.send(Msg::WindowReset { id });
+                });
+            }
+        }
+        let auto: Vec<String> = self
+            .runtimes
+            .iter()
+            .filter(|r| r.spec.auto_start && r.state != State::Error)
+            .map(|r| r.spec.id.clone())
+            .collect();
         for id in auto {
             self.start(&id, Knobs::daemon());
         }
@@ -240,6 +267,7 @@ impl Supervisor {
         let logs_dir = self.logs_dir.clone();
         let tx = self.tx.clone();
         let http = self.http.clone();
+        let journal = self.journal.clone();
         let Some(rt) = self.find(id) else { return };
         rt.generation += 1;
         rt.ever_started = true;
@@ -253,6 +281,7 @@ impl Supervisor {
             Some(p) if std::net::TcpListener::bind((spec.host.as_str(), p)).is_err() => {
                 fail_to_start(
                     rt,
+                    &journal,
                     format!("port {p} on {} is already in use by another process; free it or change `port`", spec.host),
                 );
                 return;
@@ -261,7 +290,7 @@ impl Supervisor {
             None if spec.uses_port_placeholder() => match process::free_port(&spec.host) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    fail_to_start(rt, format!("no free port on {}: {e}", spec.host));
+                    fail_to_start(rt, &journal, format!("no free port on {}: {e}", spec.host));
                     return;
                 }
             },
@@ -276,7 +305,7 @@ impl Supervisor {
         let (command, args, manifest_env) = match (command, expanded, manifest_env) {
             (Ok(c), Ok(a), Ok(e)) => (c, a, e),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                fail_to_start(rt, e);
+                fail_to_start(rt, &journal, e);
                 return;
             }
         };
@@ -291,7 +320,7 @@ impl Supervisor {
         if rt.log_path.is_none() {
             // Our own directory: private, and never a planted symlink.
             if let Err(e) = crate::fsx::ensure_private_dir(&logs_dir) {
-                fail_to_start(rt, format!("cannot prepare the runtime log directory: {e}"));
+                fail_to_start(rt, &journal, format!("cannot prepare the runtime log directory: {e}"));
                 return;
             }
         }
@@ -307,7 +336,7 @@ impl Supervisor {
         let started = match process::spawn(launch) {
             Ok(s) => s,
             Err(e) => {
-                fail_to_start(rt, e);
+                fail_to_start(rt, &journal, e);
                 return;
             }
         };
@@ -320,6 +349,9 @@ impl Supervisor {
             // The group is already gone: the exit is on its way to us.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::EPERM)) => {}
             Err(e) => crate::dlog!("`{id}`: no guard for process group {}: {e}", started.pid),
+        }
+        if !rt.ephemeral {
+            journal.send(Record::Start { id: id.to_string(), generation, pid: started.pid, at: SystemTime::now() });
         }
         rt.endpoint = port.map(|p| spec.endpoint(p));
         rt.state = State::Starting;
@@ -372,6 +404,7 @@ impl Supervisor {
         let logs_dir = self.logs_dir.clone();
         let shutting_down = self.shutdown_reply.is_some();
         let tx = self.tx.clone();
+        let journal = self.journal.clone();
         let Some(rt) = self.find(id) else {
             return false;
         };
@@ -400,6 +433,9 @@ impl Supervisor {
         }
         for waiter in rt.on_stopped.drain(..) {
             let _ = waiter.send(record.clone());
+        }
+        if !rt.ephemeral {
+            journal.send(Record::exit(id, generation, &record));
         }
         rt.last_exit = Some(record.clone());
         // Nothing listens there any more, whatever happens next.
@@ -433,6 +469,14 @@ impl Supervisor {
             rt.budget.record(now, RestartKind::Automatic);
             rt.totals.automatic += 1;
             let used = rt.budget.used(now);
+            if !rt.ephemeral {
+                let detail = format!(
+                    "automatic restart {used} of {} in the window, after {:.1}s",
+                    rt.spec.restart.max_restarts,
+                    delay.as_secs_f64()
+                );
+                journal.send(Record::Restart { id: id.to_string(), kind: RestartKind::Automatic, at: now, detail });
+            }
             rt.state = State::Starting;
             rt.reason =
                 Some(Reason::RestartScheduled { exit: record.detail, used, max: rt.spec.restart.max_restarts, delay });
@@ -509,6 +553,7 @@ impl Supervisor {
 
     fn on_window_reset(&mut self, id: &str) -> bool {
         let shutting_down = self.shutdown_reply.is_some();
+        let journal = self.journal.clone();
         let Some(rt) = self.find(id) else {
             return false;
         };
@@ -522,6 +567,10 @@ impl Supervisor {
         }
         rt.budget.record(now, RestartKind::Automatic);
         rt.totals.automatic += 1;
+        if !rt.ephemeral {
+            let detail = "automatic restart: the window freed a slot".to_string();
+            journal.send(Record::Restart { id: id.to_string(), kind: RestartKind::Automatic, at: now, detail });
+        }
         let knobs = rt.knobs.clone();
         self.start(id, knobs);
         true
@@ -551,6 +600,12 @@ impl Supervisor {
         if counts {
             rt.budget.record(now, RestartKind::Manual);
             rt.totals.manual += 1;
+            if !rt.ephemeral {
+                let detail = if rt.budget.exhausted(now) { "operator restore (--force)" } else { "operator restore" };
+                let record =
+                    Record::Restart { id: req.id.clone(), kind: RestartKind::Manual, at: now, detail: detail.into() };
+                self.journal.send(record);
+            }
         }
         rt.restart_scheduled = None;
         // A restore is an operator start too: it lifts a stop's hold.
@@ -627,9 +682,15 @@ impl Supervisor {
 
 /// The reason carries the whole story (what, why, what to change); the
 /// exit record says only that nothing ran, so no view repeats it twice.
-fn fail_to_start(rt: &mut Runtime, detail: String) {
+fn fail_to_start(rt: &mut Runtime, journal: &journal::Sink, detail: String) {
     rt.state = State::Error;
-    rt.reason = Some(Reason::StartFailed(detail));
+    rt.reason = Some(Reason::StartFailed(detail.clone()));
     rt.endpoint = None;
-    rt.last_exit = Some(process::spawn_failure("not started".to_string()));
+    let record = process::spawn_failure("not started".to_string());
+    if !rt.ephemeral {
+        // The journal keeps why: the reason does not outlive this daemon.
+        let journaled = crate::protocol::status::ExitRecord { error_line: Some(detail), ..record.clone() };
+        journal.send(Record::exit(&rt.spec.id, rt.generation, &journaled));
+    }
+    rt.last_exit = Some(record);
 }

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod chat;
 pub mod events;
+pub mod history;
 pub mod lifecycle;
 pub mod logs;
 pub mod ready;

@@ -42,6 +42,7 @@ where
             let work = service::weights::weights(ctx, req, knobs, progress);
             stream_while(id, tx, rx, Event::WeightsProgress, work).await.map(Response::Weights)
         }
+        Request::History(req) => service::history::history(ctx, req).await.map(Response::History),
         Request::Watch | Request::Events(_) => unreachable!("streams are handled by the connection"),
         Request::Start(req) => service::lifecycle::start(ctx, req, knobs).await.map(Response::Started),
         Request::Stop(req) => service::lifecycle::stop(ctx, req).await.map(Response::Stopped),
