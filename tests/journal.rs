@@ -407,3 +407,29 @@ fn unwritable_journal_mid_run_is_reported_and_recovers() {
     let kinds: Vec<&str> = h["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["start", "restore", "stop", "start", "restore", "stop", "start"], "nothing lost: {h:#}");
 }
+
+/// #13.1 + #13.3: an operator's stop outlives the daemon: after `arw
+/// daemon restart` (or a SIGKILLed daemon) a stopped `auto_start` runtime
+/// stays offline, saying why; `runtime start` lifts the hold for the next
+/// daemon too.
+#[test]
+fn an_operator_stop_survives_the_daemon() {
+    let arw = Arw::with_config(&stub_runtime("stub", &[], ""));
+    arw.wait_for(Duration::from_secs(20), "ready", |s| state(s, "stub") == "ready");
+    arw.ok(&["runtime", "stop", "stub"]);
+    // `history` answers after every earlier write has landed.
+    history(&arw, "stub");
+    arw.ok(&["daemon", "restart"]);
+    let status = arw.status();
+    let rt = runtime(&status, "stub");
+    assert_eq!(rt["state"], "offline", "{rt:#}");
+    assert!(rt["pid"].is_null());
+    assert!(rt["reason"].as_str().unwrap().contains("stopped by the operator"), "{rt:#}");
+    sigkill_daemon(&arw);
+    let status = arw.status();
+    assert_eq!(state(&status, "stub"), "offline", "a SIGKILLed daemon's successor keeps the hold");
+    arw.ok(&["runtime", "start", "stub"]);
+    history(&arw, "stub");
+    arw.ok(&["daemon", "restart"]);
+    arw.wait_for(Duration::from_secs(20), "auto-started again", |s| state(s, "stub") == "ready");
+}

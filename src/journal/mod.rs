@@ -69,6 +69,13 @@ pub enum Record {
         at: SystemTime,
         detail: String,
     },
+    /// `arw runtime stop` put the runtime on hold (`true`), or a start or
+    /// restore lifted it: a new daemon must not auto-start a stopped one.
+    Hold {
+        id: String,
+        held: bool,
+        at: SystemTime,
+    },
 }
 
 impl Record {
@@ -79,7 +86,10 @@ impl Record {
 
     fn runtime(&self) -> &str {
         match self {
-            Record::Start { id, .. } | Record::Exit { id, .. } | Record::Restart { id, .. } => id,
+            Record::Start { id, .. }
+            | Record::Exit { id, .. }
+            | Record::Restart { id, .. }
+            | Record::Hold { id, .. } => id,
         }
     }
 }
@@ -93,6 +103,8 @@ pub struct RestoredRuntime {
     pub last_exit: Option<ExitRecord>,
     /// Restarts still inside the runtime's window, oldest first.
     pub restarts: Vec<(SystemTime, RestartKind)>,
+    /// Stopped by the operator and not started since.
+    pub held: bool,
 }
 
 /// Everything restored at start, by runtime id.

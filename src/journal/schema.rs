@@ -93,6 +93,8 @@ pub const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL,
         data TEXT NOT NULL
     );",
+    // 2: an operator's stop outlives the daemon.
+    "ALTER TABLE runtimes ADD COLUMN held INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The version this build writes.

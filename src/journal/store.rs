@@ -88,6 +88,11 @@ fn insert(tx: &Transaction, record: &Record) -> rusqlite::Result<()> {
             )?
             .execute(params![id, json, *generation as i64])?;
         }
+        Record::Hold { id, held, at } => {
+            touch(tx, id, ms(*at))?;
+            tx.prepare_cached("UPDATE runtimes SET held = ?2 WHERE runtime = ?1")?
+                .execute(params![id, *held as i64])?;
+        }
         Record::Restart { id, kind, at, detail } => {
             touch(tx, id, ms(*at))?;
             let (event, count) = match kind {
@@ -143,12 +148,12 @@ pub fn mark_lost(tx: &Transaction, now: SystemTime) -> rusqlite::Result<Vec<Stri
 pub fn restore(tx: &Transaction, windows: &[(String, u64)], now: SystemTime) -> rusqlite::Result<Restored> {
     let mut restored = Restored::default();
     let mut row = tx.prepare(
-        "SELECT generation, ever_started, automatic_total, manual_total, last_exit FROM runtimes WHERE runtime = ?1",
+        "SELECT generation, ever_started, automatic_total, manual_total, last_exit, held FROM runtimes WHERE runtime = ?1",
     )?;
     let mut restarts =
         tx.prepare("SELECT at_ms, kind FROM budget_restarts WHERE runtime = ?1 AND at_ms > ?2 ORDER BY at_ms, seq")?;
     for (id, window_secs) in windows {
-        let Some((generation, ever, automatic, manual, last_exit)) = row
+        let Some((generation, ever, automatic, manual, last_exit, held)) = row
             .query_row([id], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -156,6 +161,7 @@ pub fn restore(tx: &Transaction, windows: &[(String, u64)], now: SystemTime) -> 
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
                 ))
             })
             .optional()?
@@ -180,6 +186,7 @@ pub fn restore(tx: &Transaction, windows: &[(String, u64)], now: SystemTime) -> 
                 totals: RestartTotals { automatic: automatic.max(0) as u64, manual: manual.max(0) as u64 },
                 last_exit: last_exit.and_then(|j| serde_json::from_str(&j).ok()),
                 restarts: in_window,
+                held: held != 0,
             },
         );
     }

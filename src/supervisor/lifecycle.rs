@@ -10,6 +10,7 @@ use super::budget::RestartKind;
 use super::handle::{StartTicket, StopTicket};
 use super::reason::Reason;
 use super::Supervisor;
+use crate::journal::Record;
 use crate::knobs::Knobs;
 use crate::protocol::status::{ExitCause, State};
 use crate::protocol::{ErrorBody, ErrorKind, ReloadReport};
@@ -35,6 +36,9 @@ impl Supervisor {
             pid: rt.running.as_ref().map(|r| r.pid),
             budget: rt.budget.view(now),
         };
+        if rt.held {
+            self.journal.send(Record::Hold { id: id.to_string(), held: false, at: now });
+        }
         if rt.held && rt.running.is_some() {
             // Still stopping: start again the moment the old group is gone.
             rt.held = false;
@@ -83,6 +87,9 @@ impl Supervisor {
         if was == State::Offline && rt.running.is_none() && rt.restart_scheduled.is_none() {
             // Nothing runs and nothing is due: nothing to change.
             return Ok(ticket);
+        }
+        if !rt.held && !rt.ephemeral {
+            self.journal.send(Record::Hold { id: id.to_string(), held: true, at: now });
         }
         rt.held = true;
         rt.start_after_exit = None;

@@ -102,7 +102,7 @@ impl Supervisor {
         let auto: Vec<String> = self
             .runtimes
             .iter()
-            .filter(|r| r.spec.auto_start && r.state != State::Error)
+            .filter(|r| r.spec.auto_start && r.state != State::Error && !r.held)
             .map(|r| r.spec.id.clone())
             .collect();
         for id in auto {
@@ -609,7 +609,10 @@ impl Supervisor {
         }
         rt.restart_scheduled = None;
         // A restore is an operator start too: it lifts a stop's hold.
-        rt.held = false;
+        if rt.held {
+            rt.held = false;
+            self.journal.send(Record::Hold { id: req.id.clone(), held: false, at: now });
+        }
         let generation = rt.generation + 1;
         rt.restoring = Some(generation);
         let budget = rt.budget.view(now);

@@ -14,6 +14,12 @@ pub(super) fn apply(rt: &mut Runtime, restored: RestoredRuntime) {
     rt.last_exit = restored.last_exit;
     rt.generation = restored.generation;
     rt.ever_started = restored.ever_started;
+    if restored.held {
+        // `arw runtime stop` outlives its daemon: not auto-started again.
+        rt.held = true;
+        rt.state = State::Offline;
+        rt.reason = Some(Reason::OperatorStopped);
+    }
 }
 
 /// A runtime whose last exit was a crash with no automatic restart left
