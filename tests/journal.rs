@@ -231,7 +231,8 @@ fn journal_is_a_valid_private_sqlite_file() {
     assert_eq!(check, "ok");
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(query(&path, "PRAGMA user_version"), 1);
+    // 1: the first schema; 2: operator holds.
+    assert_eq!(query(&path, "PRAGMA user_version"), 2);
     assert_eq!(query(&path, "SELECT count(*) FROM lifecycle WHERE runtime = 'crashy' AND kind = 'start'"), 3);
     assert_eq!(query(&path, "SELECT count(*) FROM budget_restarts WHERE kind = 'automatic'"), 2);
     assert_eq!(query(&path, "SELECT count(*) FROM daemons WHERE stopped_ms IS NOT NULL"), 1, "a clean stop");
