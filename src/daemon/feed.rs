@@ -148,7 +148,13 @@ impl Feed {
         if let Some(report) = self.fresh(ctx) {
             return Ok(report);
         }
-        self.compute_and_publish(ctx, false).await
+        match self.compute_and_publish(ctx, false).await {
+            Ok(report) => Ok(report),
+            // The supervisor stops first when the daemon drains (`daemon
+            // restart`): a reader still gets the last document rather than
+            // an error for a node that was fine a moment ago.
+            Err(e) => self.latest.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|l| l.report.clone()).ok_or(e),
+        }
     }
 
     fn fresh(&self, ctx: &Ctx) -> Option<Arc<StatusReport>> {
