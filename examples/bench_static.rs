@@ -1,7 +1,6 @@
 //! The reference for `bench/http`: one file's bytes served over the
-//! daemon's own HTTP stack — a current-thread tokio runtime, hyper 1's
-//! http1 server per connection with the same builder settings and cut-off
-//! plumbing as `src/daemon/http/mod.rs`'s `connection()`, an axum `Router`
+//! daemon's own HTTP stack — a current-thread tokio runtime, the daemon's
+//! own `arw::daemon::http::connection()` per connection, an axum `Router`
 //! behind a `from_fn` middleware like the loopback Host guard, and the same
 //! response headers as `/state/runtime_matrix` (`ETag`, `Cache-Control`,
 //! `Content-Type`). What is left between the two is the handler's own work.
@@ -15,16 +14,8 @@ use axum::middleware::Next;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
-use tower::ServiceExt;
-
-/// As the daemon's: lets a handler close its own connection (unused here).
-#[derive(Clone)]
-#[allow(dead_code)]
-struct Cutoff(Arc<watch::Sender<bool>>);
 
 struct File {
     body: Bytes,
@@ -47,32 +38,9 @@ fn main() -> anyhow::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            tokio::spawn(connection(stream, router.clone(), shutdown.clone()));
+            tokio::spawn(arw::daemon::http::connection(stream, router.clone(), shutdown.clone()));
         }
     })
-}
-
-async fn connection(stream: tokio::net::TcpStream, router: Router, mut shutdown: watch::Receiver<bool>) {
-    let (cut_tx, mut cut_rx) = watch::channel(false);
-    let cutoff = Cutoff(Arc::new(cut_tx));
-    let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(cutoff.clone());
-        router.clone().oneshot(req)
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
-        .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        () = async { let _ = cut_rx.wait_for(|c| *c).await; } => {}
-        () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-        }
-    }
 }
 
 /// The daemon's guard without a token: the request must name a loopback host.

@@ -111,7 +111,10 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<Ctx>, config: Liste
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, router: Router, mut shutdown: watch::Receiver<bool>) {
+/// Serves one connection with `router` until it ends, a handler cuts it,
+/// or shutdown drains it. Public so bench/'s reference server
+/// (examples/bench_static.rs) runs on exactly this stack.
+pub async fn connection(stream: tokio::net::TcpStream, router: Router, mut shutdown: watch::Receiver<bool>) {
     let (cut_tx, mut cut_rx) = watch::channel(false);
     let cutoff = Cutoff(Arc::new(cut_tx));
     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
