@@ -79,7 +79,7 @@ pub struct Bus {
 
 /// What a reader gets: the replay (or a reset), then the live stream.
 pub struct Subscription {
-    pub replay: Vec<Arc<Entry>>,
+    pub replay: VecDeque<Arc<Entry>>,
     pub live: broadcast::Receiver<Arc<Entry>>,
     pub filter: TopicFilter,
 }
@@ -170,14 +170,15 @@ impl Bus {
         let latest_report = || ring.latest.as_ref().and_then(|e| e.report.clone());
         let replay = match after {
             None => ring.latest.iter().filter(|e| filter.matches(&e.topic)).cloned().collect(),
-            Some(a) if a == last => Vec::new(),
-            Some(a) if a + 1 >= oldest && a < last => {
+            Some(a) if a == last => VecDeque::new(),
+            // (`a` comes from a reader: no arithmetic on it may overflow.)
+            Some(a) if a.saturating_add(1) >= oldest && a < last => {
                 ring.entries.iter().filter(|e| e.id > a && filter.matches(&e.topic)).cloned().collect()
             }
             Some(a) => {
                 let reason = if a > last {
                     format!("event {a} was never published by this daemon (its last is {last}); starting afresh")
-                } else if a + 1 < self.first_id {
+                } else if a.saturating_add(1) < self.first_id {
                     format!("event {a} is from an earlier daemon; starting afresh")
                 } else {
                     format!(
@@ -188,7 +189,7 @@ impl Bus {
                 let json = serde_json::to_string(&reset).unwrap_or_else(|_| "null".into());
                 // It carries the last id: a reader that resumes from it
                 // next time continues from here.
-                vec![Arc::new(Entry::new(last, topic::EVENTS_RESET, &json, latest_report()))]
+                VecDeque::from([Arc::new(Entry::new(last, topic::EVENTS_RESET, &json, latest_report()))])
             }
         };
         drop(ring);
@@ -206,8 +207,8 @@ impl Subscription {
     /// that pass the filter. `Err(n)`: the reader fell `n` events behind
     /// and must resume by id; `Ok(None)`: the bus is gone.
     pub async fn next(&mut self) -> Result<Option<Arc<Entry>>, u64> {
-        if !self.replay.is_empty() {
-            return Ok(Some(self.replay.remove(0)));
+        if let Some(entry) = self.replay.pop_front() {
+            return Ok(Some(entry));
         }
         loop {
             match self.live.recv().await {
@@ -263,7 +264,12 @@ mod tests {
         for i in 0..(RING_EVENTS + 10) {
             bus.publish("runtime.health", &i);
         }
-        for (after, why) in [(1_003, "no longer kept"), (5, "earlier daemon"), (u64::MAX / 2, "never published")] {
+        for (after, why) in [
+            (1_003, "no longer kept"),
+            (5, "earlier daemon"),
+            (u64::MAX / 2, "never published"),
+            (u64::MAX, "never published"),
+        ] {
             let sub = bus.subscribe(Some(after), TopicFilter::all());
             assert_eq!(sub.replay.len(), 1, "{after}");
             assert_eq!(sub.replay[0].topic, topic::EVENTS_RESET);

@@ -502,3 +502,29 @@ fn a_reload_that_breaks_a_runtime_exits_1() {
     assert!(message.starts_with("`r` failed to come back: exited with code 3"), "{message}");
     assert!(message.contains("boom: cannot load model"), "{message}");
 }
+
+/// Hostile ids: a path, control characters or a huge id never reach a
+/// file or the terminal raw; each command says what is wrong and exits 2.
+#[test]
+fn hostile_ids_read_no_file_and_exit_2() {
+    let arw = Arw::with_config(&stub_runtime("s1", &[], "auto_start = false"));
+    arw.status();
+    let long = "a".repeat(5000);
+    for id in ["../../../../etc/passwd", "s1/../../x", "s1\u{1b}[31m", long.as_str()] {
+        for cmd in [
+            &["runtime", "logs", id][..],
+            &["runtime", "logs", "-f", id],
+            &["runtime", "history", id],
+            &["runtime", "stop", id],
+        ] {
+            let out = arw.run(cmd);
+            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {out:?}");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stdout.contains("root:"), "{cmd:?} printed a file outside arw: {stdout}");
+            assert!(!stderr.contains('\u{1b}'), "{cmd:?} echoed an escape: {stderr:?}");
+            assert!(stderr.len() < 2000, "{cmd:?} echoed the whole id");
+        }
+    }
+    arw.status();
+}

@@ -38,18 +38,8 @@ pub fn authority(base: &str) -> String {
 #[track_caller]
 pub fn request(base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let host = authority(base);
-    let mut stream = TcpStream::connect(&host).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {host}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
+    let stream = TcpStream::connect(&host).expect("connect");
+    let mut reader = send(stream, method, path, &host, &[("Connection", "close")], headers);
     let (status, headers) = read_head(&mut reader);
     let mut body = Vec::new();
     if let Some(len) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
@@ -65,6 +55,29 @@ pub fn request(base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -
 #[track_caller]
 pub fn get(base: &str, path: &str) -> Reply {
     request(base, "GET", path, &[])
+}
+
+/// Writes the request head: `fixed` headers, `Host` unless `headers` names
+/// one, then `headers`.
+fn send(
+    mut stream: TcpStream,
+    method: &str,
+    path: &str,
+    host: &str,
+    fixed: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> BufReader<TcpStream> {
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (k, v) in fixed.iter().chain(headers) {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    BufReader::new(stream)
 }
 
 fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
@@ -110,15 +123,8 @@ impl EventStream {
     }
 
     #[track_caller]
-    pub fn open_on(mut stream: TcpStream, host: &str, path: &str, headers: &[(&str, &str)]) -> EventStream {
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        stream.write_all(req.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
+    pub fn open_on(stream: TcpStream, host: &str, path: &str, headers: &[(&str, &str)]) -> EventStream {
+        let mut reader = send(stream, "GET", path, host, &[("Accept", "text/event-stream")], headers);
         let (status, headers) = read_head(&mut reader);
         EventStream { reader, status, headers }
     }

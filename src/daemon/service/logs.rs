@@ -32,13 +32,15 @@ pub async fn tail(ctx: &Ctx, req: &LogsRequest) -> Result<(LogsReport, Follower)
     let view = ctx.supervisor.snapshot().await?;
     let Some(rt) = view.runtime(&req.id) else {
         let known: Vec<&str> = view.runtimes.iter().map(|r| r.id.as_str()).collect();
-        return Err(ErrorBody::new(ErrorKind::UnknownRuntime, format!("no runtime with id `{}`", req.id)).with_hint(
-            if known.is_empty() {
-                "no runtimes are registered; add one to runtimes.toml".to_string()
-            } else {
-                format!("known ids: {}", known.join(", "))
-            },
-        ));
+        return Err(ErrorBody::new(
+            ErrorKind::UnknownRuntime,
+            format!("no runtime with id `{}`", crate::text::quote(&req.id, 80)),
+        )
+        .with_hint(if known.is_empty() {
+            "no runtimes are registered; add one to runtimes.toml".to_string()
+        } else {
+            format!("known ids: {}", known.join(", "))
+        }));
     };
     let path = PathBuf::from(&rt.log_path);
     let (id, lines) = (req.id.clone(), req.lines);
